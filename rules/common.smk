@@ -1,0 +1,126 @@
+"""Helpers shared by all rules: config validation, dataset look-ups, target lists."""
+
+import re
+import sys
+from pathlib import Path
+
+from snakemake.common.configfile import load_configfile
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import update_config, validate
+
+sys.path.insert(0, str(Path(workflow.basedir, "scripts")))
+
+from peak2motif.config import check_config
+from peak2motif.errors import InputError
+
+SCHEMA = Path(workflow.basedir, "config", "config.schema.yaml")
+
+
+def _replace_demo_config():
+    """`--configfile my.yaml` replaces the demo config instead of merging into it.
+
+    Snakemake merges command-line config files into the one named by `configfile:`, which
+    would run the demo next to the user's data. `--config key=value` alone still merges.
+    """
+    demo = Path(workflow.basedir, "config", "config.yaml").resolve()
+    own = [
+        Path(f)
+        for f in workflow.config_settings.configfiles
+        if Path(f).resolve() != demo
+    ]
+    if own:
+        fresh = {}
+        for f in own:
+            update_config(fresh, load_configfile(f))
+        update_config(fresh, dict(workflow.config_settings.config))
+        config.clear()
+        config.update(fresh)
+
+
+_replace_demo_config()
+try:
+    check_config(config, SCHEMA)
+except InputError as err:
+    raise WorkflowError(f"Invalid config: {err}") from None
+validate(config, schema="../config/config.schema.yaml")
+
+SAFE_NAME = r"[A-Za-z0-9_-]+"
+
+
+def _check_dataset_names():
+    for section in ("datasets", "simulate"):
+        for name in config.get(section, {}):
+            if not re.fullmatch(SAFE_NAME, str(name)):
+                raise WorkflowError(
+                    f"config key '{section}: {name}' is not a safe dataset name: it becomes a "
+                    "folder under results/, so use letters, digits, '_' and '-' only "
+                    f"(for example '{re.sub('[^A-Za-z0-9_-]+', '_', str(name)).strip('_') or 'my_data'}')."
+                )
+
+
+_check_dataset_names()
+
+DATASETS = list(config["datasets"])
+SIMULATIONS = list(config.get("simulate", {}))
+
+
+wildcard_constraints:
+    dataset="|".join(re.escape(d) for d in DATASETS),
+    sim="|".join(re.escape(s) for s in SIMULATIONS) or "(?!)",
+    split="train|valid|test",
+
+
+def dataset_config(name):
+    """The config of one dataset, with schema defaults filled in."""
+    return config["datasets"][name]
+
+
+def peak_files(wildcards):
+    """Mapping task name -> peak file; a single file becomes the task 'peaks'."""
+    peaks = dataset_config(wildcards.dataset)["peaks"]
+    if isinstance(peaks, str):
+        return {"peaks": peaks}
+    return dict(peaks)
+
+
+def genome_file(wildcards):
+    return dataset_config(wildcards.dataset)["genome"]
+
+
+def _simulated_paths():
+    return {
+        f"resources/{sim}/{name}"
+        for sim in SIMULATIONS
+        for name in ("genome.fa", "peaks.narrowPeak")
+    }
+
+
+def _check_inputs_exist():
+    """Fail at start-up, not hours later, when a dataset names a file that does not exist."""
+    made_here = _simulated_paths()
+    for name, ds in config["datasets"].items():
+        peaks = ds["peaks"] if isinstance(ds["peaks"], dict) else {"peaks": ds["peaks"]}
+        files = [("genome", ds["genome"])] + [(f"peaks: {t}", p) for t, p in peaks.items()]
+        if ds.get("blacklist"):
+            files.append(("blacklist", ds["blacklist"]))
+        for key, path in files:
+            if path not in made_here and not Path(path).exists():
+                raise WorkflowError(
+                    f"config key 'datasets: {name}: {key}' points to '{path}', which does not "
+                    "exist. Give a path relative to the working directory "
+                    f"({Path.cwd()}) or an absolute path."
+                )
+
+
+_check_inputs_exist()
+
+
+def all_outputs():
+    """Final targets of every stage for every dataset (rule all)."""
+    targets = []
+    for ds in DATASETS:
+        targets += [
+            f"results/{ds}/sequences/regions.tsv",
+            f"results/{ds}/sequences/summary.tsv",
+        ]
+    return targets
