@@ -123,4 +123,23 @@ def all_outputs():
             f"results/{ds}/sequences/regions.tsv",
             f"results/{ds}/sequences/summary.tsv",
         ]
+        targets += [
+            f"results/{ds}/contributions/contributions.h5",
+            f"results/{ds}/contributions/checks.tsv",
+            f"results/{ds}/contributions/checks.html",
+            f"results/{ds}/contributions/top_sequences.png",
+            f"results/{ds}/contributions/contributions.bw",
+        ]
     return targets
+
+
+# --- attribution stage helpers ---
+
+
+def planted_truth(wildcards):
+    """{"planted": resources/SIM/planted.tsv} when the dataset's genome is a simulated one."""
+    genome = dataset_config(wildcards.dataset)["genome"]
+    for sim in SIMULATIONS:
+        if genome == f"resources/{sim}/genome.fa":
+            return {"planted": f"resources/{sim}/planted.tsv"}
+    return {}

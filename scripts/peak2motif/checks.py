@@ -1,0 +1,267 @@
+"""Checks of DeepLIFT contributions, and their verdicts.
+
+- summation-to-delta: for every (sequence, reference) pair, the contributions sum to
+  logit(x) - logit(ref) (deeplift's forward pass); the mean over references too;
+- forward logits: deeplift's converted model gives the same logits as Keras (a dilated
+  convolution, for one, converts silently and gives wrong logits);
+- shap DeepExplainer on a sample, with the same references: per-position correlation;
+- in-silico mutagenesis on a sample (optional): per-position correlation, recorded only;
+- interpretability AUROC (Koo & Ploenzke 2021) when the planted truth is known.
+
+Keras, shap and ISM need eager TensorFlow, so they run in the parent process and never in the
+process where deeplift has disabled TF2 behaviour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from peak2motif.errors import InputError
+
+
+class CheckFailed(RuntimeError):
+    """A contribution check failed; the message says what is wrong and what to change."""
+
+
+def summation_to_delta_errors(contrib_sum: np.ndarray, logit: np.ndarray,
+                              logit_ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Summation-to-delta errors.
+
+    Parameters
+    ----------
+    contrib_sum
+        ``(N, R)`` sum of contributions for each (sequence, reference) pair.
+    logit
+        ``(N,)`` logit of each sequence.
+    logit_ref
+        ``(N, R)`` logit of each reference.
+
+    Returns
+    -------
+    per_pair ``(N, R)`` and per_sequence ``(N,)`` absolute errors; per sequence is
+    |mean over references of the sums - mean(logit - logit_ref)|.
+    """
+    delta = logit[:, None] - logit_ref
+    per_pair = np.abs(contrib_sum - delta)
+    per_seq = np.abs(contrib_sum.mean(1) - delta.mean(1))
+    return per_pair, per_seq
+
+
+def logit_model(model):
+    """A Keras model giving the pre-activation outputs (logits) of ``model``.
+
+    The contract is that the model's last layer is a separate ``Activation`` layer; a model whose
+    last layer has a linear activation is its own logit model.
+    """
+    import keras
+
+    last = model.layers[-1]
+    if type(last).__name__ == "Activation":
+        return keras.Model(model.inputs, model.layers[-2].output)
+    act = getattr(last, "activation", None)
+    if act is None or getattr(act, "__name__", "") == "linear":
+        return model
+    raise InputError(
+        f"the last layer ({last.name}) has a built-in {act.__name__} activation, so the logits "
+        "cannot be read", fix="end the model with a separate keras.layers.Activation layer",
+    )
+
+
+def keras_logits(model, onehot: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """``(N, T)`` logits of ``model`` on one-hot ``(N, L, 4)``."""
+    return np.asarray(logit_model(model).predict(onehot, batch_size=batch_size, verbose=0))
+
+
+def shap_contributions(model, onehot: np.ndarray, refs: np.ndarray,
+                       task_index: int = 0) -> np.ndarray:
+    """shap DeepExplainer contributions of the logit of one task, per-sequence references.
+
+    Parameters
+    ----------
+    model
+        Keras model (its logits are explained).
+    onehot
+        ``(n, L, 4)`` sequences.
+    refs
+        ``(n, R, L, 4)`` references of each sequence.
+
+    Returns
+    -------
+    ``(n, L, 4)`` contributions (mean over references).
+    """
+    import keras
+    import shap
+
+    lm = logit_model(model)
+    one = keras.Model(lm.inputs, lm.outputs[0][:, task_index : task_index + 1])
+    lookup = {onehot[i].astype(np.float32).tobytes(): refs[i] for i in range(len(onehot))}
+
+    def background(x):
+        return [lookup[np.asarray(x[0], dtype=np.float32).tobytes()]]
+
+    explainer = shap.DeepExplainer(one, background)
+    phis = explainer.shap_values(onehot.astype(np.float32), check_additivity=False)
+    phis = np.asarray(phis)
+    return phis.reshape(onehot.shape)
+
+
+def ism_scores(model, onehot: np.ndarray, task_index: int = 0,
+               batch_size: int = 512) -> np.ndarray:
+    """In-silico mutagenesis importance per position.
+
+    Each position's score is logit(x) minus the mean logit over the three single-base
+    substitutions (the same sign convention as contributions).
+
+    Returns
+    -------
+    ``(n, L)`` float.
+    """
+    lm = logit_model(model)
+    n, length, _ = onehot.shape
+    out = np.zeros((n, length))
+    for i in range(n):
+        x = onehot[i]
+        base = x.argmax(-1)
+        muts = np.repeat(x[None], length * 3, axis=0)
+        pos = np.repeat(np.arange(length), 3)
+        alt = np.stack([(base + k) % 4 for k in (1, 2, 3)], 1).reshape(-1)
+        muts[np.arange(len(muts)), pos] = 0.0
+        muts[np.arange(len(muts)), pos, alt] = 1.0
+        ref_logit = lm.predict(x[None], verbose=0)[0, task_index]
+        mut_logit = lm.predict(muts, batch_size=batch_size, verbose=0)[:, task_index]
+        out[i] = ref_logit - mut_logit.reshape(length, 3).mean(1)
+        out[i, x.max(-1) == 0] = 0.0
+    return out
+
+
+def correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of two arrays, flattened (nan when either is constant)."""
+    a, b = np.ravel(a).astype(np.float64), np.ravel(b).astype(np.float64)
+    if a.std() == 0 or b.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def planted_mask(windows: pd.DataFrame, planted: pd.DataFrame, length: int) -> np.ndarray:
+    """Positions of each window covered by a planted motif.
+
+    Parameters
+    ----------
+    windows
+        Columns ``chrom``, ``start`` (0-based) of each window; N rows.
+    planted
+        Columns ``chrom``, ``start``, ``end`` (0-based, half-open) of the planted motifs.
+
+    Returns
+    -------
+    ``(N, length)`` bool.
+    """
+    mask = np.zeros((len(windows), length), dtype=bool)
+    by_chrom = {c: g[["start", "end"]].to_numpy(np.int64) for c, g in planted.groupby("chrom")}
+    for i, (chrom, start) in enumerate(zip(windows["chrom"], windows["start"], strict=True)):
+        iv = by_chrom.get(chrom)
+        if iv is None:
+            continue
+        hits = iv[(iv[:, 0] < start + length) & (iv[:, 1] > start)]
+        for s, e in hits:
+            mask[i, max(0, s - start) : min(length, e - start)] = True
+    return mask
+
+
+def interpretability_auroc(actual: np.ndarray, windows: pd.DataFrame,
+                           planted: pd.DataFrame) -> float:
+    """AUROC of contribution magnitude at planted positions vs all other positions.
+
+    As in Koo & Ploenzke (2021): the score of a position is the magnitude of its contribution
+    (|sum over bases of ``actual``|), positives are positions inside a planted motif, negatives
+    every other position of the same windows. Windows without any planted motif are left out.
+
+    Parameters
+    ----------
+    actual
+        ``(N, L, 4)`` contributions.
+    windows
+        ``chrom``, ``start`` of each of the N windows (genome coordinates).
+    planted
+        ``chrom``, ``start``, ``end`` of the planted motifs.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    mask = planted_mask(windows, planted, actual.shape[1])
+    keep = mask.any(1)
+    if not keep.any() or mask[keep].all():
+        return float("nan")
+    score = np.abs(actual[keep].sum(-1))
+    return float(roc_auc_score(mask[keep].ravel(), score.ravel()))
+
+
+def verdicts(values: dict[str, float], settings: dict) -> pd.DataFrame:
+    """Checks table with thresholds and pass/fail.
+
+    Returns
+    -------
+    DataFrame with columns ``check``, ``value``, ``threshold``, ``status`` (pass, FAIL or
+    recorded).
+    """
+    limits = {
+        "summation_to_delta_max_abs_error": ("<=", settings["summation_tolerance"]),
+        "logit_max_abs_diff": ("<=", settings["logit_tolerance"]),
+        "shap_correlation": (">=", settings["shap_min_correlation"]),
+        "reference_identical_fraction": ("<=", settings["max_identical_reference_fraction"]),
+        "reference_dinucleotide_mismatches": ("<=", 0),
+    }
+    rows = []
+    for name, value in values.items():
+        op, limit = limits.get(name, (None, None))
+        if op is None or limit is None or value is None or np.isnan(value):
+            status, threshold = "recorded", ""
+        else:
+            ok = value <= limit if op == "<=" else value >= limit
+            status, threshold = ("pass" if ok else "FAIL"), f"{op} {limit:g}"
+        rows.append({"check": name, "value": value, "threshold": threshold, "status": status})
+    return pd.DataFrame(rows, columns=["check", "value", "threshold", "status"])
+
+
+_HINTS = {
+    "summation_to_delta_max_abs_error": (
+        "the contributions do not add up to logit(x) - logit(reference). Max pooling, "
+        "GlobalMaxPooling and 'same' padding break DeepLIFT's summation; use AveragePooling1D "
+        "and padding 'valid' (the default `model:` settings), or raise "
+        "`attribution: summation_tolerance` if you accept approximate contributions"
+    ),
+    "logit_max_abs_diff": (
+        "deeplift's converted model computes different logits from Keras, so its contributions "
+        "are of a different model. Remove the layer or setting deeplift ignores (dilation, "
+        "grouped convolution, custom layers) or raise `attribution: logit_tolerance` only if "
+        "the difference is float round-off"
+    ),
+    "shap_correlation": (
+        "DeepLIFT and shap DeepExplainer disagree on the same model and references. Check the "
+        "model for layers deeplift treats differently, try `attribution: mode: Rescale`, or "
+        "lower `attribution: shap_min_correlation`"
+    ),
+    "reference_identical_fraction": (
+        "many dinucleotide-shuffled references equal their input (low-complexity sequences "
+        "have few distinct shuffles). Use `attribution: reference: gc` or `uniform`"
+    ),
+    "reference_dinucleotide_mismatches": (
+        "the shuffled references do not keep dinucleotide counts: a bug in the shuffle"
+    ),
+}
+
+
+def raise_on_failure(table: pd.DataFrame, layers: Sequence[str] = ()) -> None:
+    """Raise :class:`CheckFailed` naming every failed check and what to change."""
+    failed = table[table["status"] == "FAIL"]
+    if failed.empty:
+        return
+    lines = [
+        f"- {r.check} = {r.value:.3g} (required {r.threshold}): {_HINTS.get(r.check, '')}"
+        for r in failed.itertuples()
+    ]
+    if layers:
+        lines.append(f"Model layers: {', '.join(layers)}.")
+    raise CheckFailed("Contribution checks failed:\n" + "\n".join(lines))
