@@ -49,7 +49,7 @@ def toy_model(length: int = 100, pooling: str = "average", layers: list | None =
     if train:
         codes, labels, _ = toy_data(n, length, seed)
         model.compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy")
-        model.fit(one_hot(codes), labels, epochs=4, batch_size=32, verbose=0)
+        model.fit(one_hot(codes), labels, epochs=8, batch_size=32, verbose=0)
     return model
 
 
