@@ -123,6 +123,7 @@ def all_outputs():
             f"results/{ds}/sequences/regions.tsv",
             f"results/{ds}/sequences/summary.tsv",
         ]
+        targets += training_outputs(ds)
         targets += [
             f"results/{ds}/contributions/contributions.h5",
             f"results/{ds}/contributions/checks.tsv",
@@ -143,3 +144,91 @@ def planted_truth(wildcards):
         if genome == f"resources/{sim}/genome.fa":
             return {"planted": f"resources/{sim}/planted.tsv"}
     return {}
+
+
+# --- training stage helpers ---
+
+from snakemake.utils import Paramspace
+
+from peak2motif.sweep import (
+    apply_overrides,
+    check_point_names,
+    grid_table,
+    point_overrides,
+)
+
+
+def _training_setup():
+    """Check init_from names and every sweep point; return {point name: overrides}."""
+    for name, ds in config["datasets"].items():
+        other = ds.get("init_from")
+        if other is not None and (other not in config["datasets"] or other == name):
+            raise WorkflowError(
+                f"config key 'datasets: {name}: init_from' is '{other}', which is not "
+                f"another dataset of this config (datasets: {', '.join(DATASETS)}). Name a "
+                "dataset whose model should initialise this one, or remove the key."
+            )
+    grid = config["sweep"]["grid"]
+    if not grid:
+        return None, {}
+    space = Paramspace(grid_table(grid), filename_params="*", single_wildcard="point")
+    names = list(space.instance_patterns)
+    overrides = point_overrides(grid)
+    try:
+        check_point_names(names)
+    except InputError as err:
+        raise WorkflowError(f"Invalid sweep: {err}") from None
+    for over in overrides:
+        try:
+            point = apply_overrides(
+                {"model": config["model"], "training": config["training"]}, over
+            )
+            check_config({**config, **point}, SCHEMA)
+        except InputError as err:
+            raise WorkflowError(f"Invalid sweep point {over}: {err}") from None
+    return space, dict(zip(names, overrides))
+
+
+SWEEP, SWEEP_POINTS = _training_setup()
+SWEEP_POINT_PATTERN = "|".join(re.escape(p) for p in SWEEP_POINTS) or "(?!)"
+
+
+def training_inputs(wildcards):
+    """Split files, plus the model of `init_from` for transfer learning."""
+    inputs = {
+        "train": f"results/{wildcards.dataset}/sequences/train.h5",
+        "valid": f"results/{wildcards.dataset}/sequences/valid.h5",
+    }
+    other = dataset_config(wildcards.dataset).get("init_from")
+    if other:
+        inputs["init"] = f"results/{other}/model/model.keras"
+    return inputs
+
+
+def frozen_convolutions(wildcards):
+    """Whether the conv layers copied by init_from stay frozen."""
+    ds = dataset_config(wildcards.dataset)
+    return bool(ds.get("init_from") and ds.get("freeze_convolutions"))
+
+
+def sweep_point_overrides(wildcards):
+    """{dotted config key: value} of one sweep point."""
+    return SWEEP_POINTS[wildcards.point]
+
+
+def training_outputs(ds):
+    """Final targets of the training stage for dataset `ds`."""
+    targets = [
+        f"results/{ds}/model/model.keras",
+        f"results/{ds}/model/model.h5",
+        f"results/{ds}/evaluation/metrics.tsv",
+        f"results/{ds}/evaluation/metrics.html",
+        f"results/{ds}/evaluation/curves.png",
+        f"results/{ds}/evaluation/training_curves.png",
+    ]
+    if SWEEP_POINTS:
+        targets += [
+            f"results/{ds}/sweep/summary.tsv",
+            f"results/{ds}/sweep/summary.html",
+        ]
+    return targets
