@@ -26,6 +26,7 @@ include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/attribute.smk"
+include: "rules/motifs.smk"
 
 
 rule all:

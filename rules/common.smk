@@ -131,6 +131,14 @@ def all_outputs():
             f"results/{ds}/contributions/top_sequences.png",
             f"results/{ds}/contributions/contributions.bw",
         ]
+        targets += [
+            f"results/{ds}/motifs/modisco.h5",
+            f"results/{ds}/motifs/motifs.tsv",
+            f"results/{ds}/motifs/patterns.tsv",
+            f"results/{ds}/motifs/motifs.meme",
+            f"results/{ds}/motifs/logos",
+            f"results/{ds}/motifs/motifs.html",
+        ]
     return targets
 
 
@@ -144,6 +152,18 @@ def planted_truth(wildcards):
         if genome == f"resources/{sim}/genome.fa":
             return {"planted": f"resources/{sim}/planted.tsv"}
     return {}
+
+
+# --- motifs stage helpers ---
+
+
+def motif_match_inputs(wildcards):
+    """Optional inputs of match_motifs: the demo's truth table and the user's MEME file."""
+    inputs = dict(planted_truth(wildcards))
+    meme = config.get("motifs", {}).get("meme_file")
+    if meme:
+        inputs["meme_file"] = meme
+    return inputs
 
 
 # --- training stage helpers ---
