@@ -27,6 +27,7 @@ include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/attribute.smk"
 include: "rules/motifs.smk"
+include: "rules/provenance.smk"
 
 
 rule all:

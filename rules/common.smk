@@ -139,6 +139,7 @@ def all_outputs():
             f"results/{ds}/motifs/logos",
             f"results/{ds}/motifs/motifs.html",
         ]
+        targets += provenance_outputs(ds)
     return targets
 
 
@@ -252,3 +253,23 @@ def training_outputs(ds):
             f"results/{ds}/sweep/summary.html",
         ]
     return targets
+
+
+# --- provenance stage helpers ---
+
+from peak2motif.config import load_schema
+from peak2motif.provenance import dataset_config as resolved_dataset_config
+
+
+def provenance_config(wildcards):
+    """The config that produces one dataset, with every schema default filled in."""
+    return resolved_dataset_config(config, wildcards.dataset, load_schema(SCHEMA))
+
+
+def provenance_outputs(ds):
+    """Final targets of the provenance stage for dataset `ds`."""
+    return [
+        f"results/{ds}/provenance/config.yaml",
+        f"results/{ds}/provenance/versions.tsv",
+        f"results/{ds}/provenance/provenance.html",
+    ]

@@ -126,20 +126,25 @@ def test_requirement_pins_parser_rejects_ranges(tmp_path):
 
 # --- every rule has a conda: directive that names an existing env file -----------------
 
-RULE_START = re.compile(r"^(rule|checkpoint)\s+(\w+)\s*:", re.M)
+RULE_START = re.compile(r"^(?P<indent>[ \t]*)(rule|checkpoint)\s+(?P<name>\w+)\s*:", re.M)
 CONDA_LINE = re.compile(r"^\s+conda:\s*\n?\s*[\"'](?P<path>[^\"']+)[\"']", re.M)
 
 
 def rule_blocks(text: str) -> dict[str, str]:
-    """Map rule name -> its text (from its `rule` line to the next top-level statement)."""
-    starts = list(RULE_START.finditer(text))
+    """Map rule name -> its text: the lines after `rule NAME:` that are indented deeper.
+
+    Rules may sit inside `if`/`else` blocks, so a rule ends at the first non-empty line that
+    is indented no deeper than its own `rule` line.
+    """
     blocks = {}
-    for i, m in enumerate(starts):
-        end = starts[i + 1].start() if i + 1 < len(starts) else len(text)
-        body = text[m.end() : end]
-        # A rule body is indented; the first non-indented, non-empty line ends it.
-        stop = re.search(r"^\S", body, re.M)
-        blocks[m.group(2)] = body[: stop.start()] if stop else body
+    for m in RULE_START.finditer(text):
+        depth = len(m["indent"].expandtabs())
+        body = []
+        for line in text[m.end() :].splitlines()[1:]:
+            if line.strip() and len(line) - len(line.lstrip()) <= depth:
+                break
+            body.append(line)
+        blocks[m["name"]] = "\n".join(body)
     return blocks
 
 
@@ -150,11 +155,15 @@ def smk_files() -> list[Path]:
 def test_rule_parser_finds_conda_directives():
     text = (
         'rule a:\n    input:\n        "x",\n    conda:\n        "../envs/motifs.yaml"\n'
-        '    shell:\n        "true"\n\n\nrule b:\n    shell:\n        "true"\n'
+        '    shell:\n        "true"\n\n\nrule b:\n    shell:\n        "true"\n\n\n'
+        'if x:\n\n    rule c:\n        conda:\n            "../envs/tensorflow.yaml"\n\n'
+        'rule d:\n    input:\n        "y",\n'
     )
     blocks = rule_blocks(text)
     assert CONDA_LINE.search(blocks["a"])["path"] == "../envs/motifs.yaml"
     assert CONDA_LINE.search(blocks["b"]) is None
+    assert CONDA_LINE.search(blocks["c"])["path"] == "../envs/tensorflow.yaml"
+    assert CONDA_LINE.search(blocks["d"]) is None
 
 
 @pytest.mark.parametrize("smk", smk_files(), ids=lambda p: p.name)
