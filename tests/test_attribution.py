@@ -89,6 +89,7 @@ def test_compute_contributions_writes_checked_outputs(toy):
     assert checks["summation_to_delta_max_abs_error"] <= 1e-3
     assert checks["logit_max_abs_diff"] <= 1e-3
     assert checks["shap_correlation"] >= 0.9
+    assert "shap_correlation_GenomicsDefault" in checks
     assert checks["n_references"] == 10
     assert checks["interpretability_auroc"] > 0.6  # a few epochs on a toy; the demo reaches more
     assert (table["status"] != "FAIL").all()
@@ -127,3 +128,21 @@ def test_max_pooling_fails_loudly_with_what_to_change(toy):
         _run(toy, "maxpool", {"summation_tolerance": 1e-5, "shap_sample": 0, "ism_sample": 0,
                               "max_sequences": 20}, model=str(path))
     assert "AveragePooling1D" in str(err.value) and "MaxPooling1D" in str(err.value)
+
+
+def test_default_architecture_is_exact(toy):
+    """The training stage's default model keeps summation-to-delta within 1e-3 (issue item 3)."""
+
+    from peak2motif.model import build_model, with_defaults
+
+    model = build_model(with_defaults("model"), 100, 1, "binary", seed=0)
+    codes = np.random.default_rng(0).integers(0, 4, (256, 100)).astype(np.uint8)
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    model.fit(one_hot(codes), (codes[:, 50] == 0).astype(np.float32), epochs=1, verbose=0)
+    path = toy["folder"] / "default.h5"
+    model.save(path)
+    table, _ = _run(toy, "default_arch", {"shap_sample": 2, "ism_sample": 0,
+                                          "max_sequences": 20}, model=str(path))
+    value = table.set_index("check")["value"]
+    assert value["summation_to_delta_max_abs_error"] <= 1e-3
+    assert value["logit_max_abs_diff"] <= 1e-3

@@ -274,7 +274,7 @@ def compute_contributions(
 
     res = deeplift_compat.run_deeplift(
         model_h5, codes, ref_codes=ref_codes, fixed_ref=fixed, mode=s["mode"], task_index=t,
-        batch_size=s["batch_size"], threads=threads,
+        batch_size=s["batch_size"], threads=threads, rescale_sample=s["shap_sample"],
     )
     log.info("deeplift: converted in %.1f s, scored %d sequences in %.1f s (%.0f seq/s)",
              res["convert_seconds"], len(codes), res["score_seconds"],
@@ -300,8 +300,12 @@ def compute_contributions(
     if n_shap:
         sh = checks.shap_contributions(model, onehot[:n_shap], np.asarray(refs_onehot[:n_shap]),
                                        task_index=t)
-        # The raw contributions (x - ref) * m include N positions; compare per position.
-        values["shap_correlation"] = checks.correlation(sh.sum(-1), actual[:n_shap].sum(-1))
+        # shap implements the Rescale rule: compare it with deeplift in Rescale mode (a check of
+        # the conversion), and record the agreement of the chosen mode as well.
+        rescale = (res["rescale_hypothetical"] * onehot[:n_shap]).sum(-1)
+        values["shap_correlation"] = checks.correlation(sh.sum(-1), rescale)
+        values[f"shap_correlation_{s['mode']}"] = checks.correlation(
+            sh.sum(-1), actual[:n_shap].sum(-1))
         values["shap_sample"] = float(n_shap)
     n_ism = min(s["ism_sample"], len(codes))
     if n_ism:

@@ -250,6 +250,11 @@ class DeepLiftScorer:
         dl = import_deeplift()
         tf1, kc, util = dl["tf"], dl["kc"], dl["util"]
         config = deeplift_model_config(h5_path)
+        # deeplift keeps the target's task vector in a variable of util.get_session()'s session;
+        # give it ours (thread settings) before conversion creates that variable.
+        sess = tf1.Session(config=tf1.ConfigProto(intra_op_parallelism_threads=threads,
+                                                  inter_op_parallelism_threads=threads))
+        util._SESS = sess
         with tempfile.TemporaryDirectory() as tmp:
             json_file = Path(tmp, "model.json")
             json_file.write_text(json.dumps(config))
@@ -271,16 +276,33 @@ class DeepLiftScorer:
         model.get_target_multipliers_func(find_scores_layer_idx=0,
                                           target_layer_idx=self.target_layer_idx)
         inp, target = layers[0], layers[self.target_layer_idx]
-        self._target = target
-        sess = tf1.Session(config=tf1.ConfigProto(intra_op_parallelism_threads=threads,
-                                                  inter_op_parallelism_threads=1))
-        sess.run(tf1.global_variables_initializer())
-        util._SESS = sess
+        # Activate the target once: deeplift's own wrapper toggles it around every call, and each
+        # toggle adds assign ops to the graph (slower and slower runs).
+        target.update_task_index(task_index)
+        target.set_active()
         self._sess = sess
         self._feeds = (inp.get_activation_vars(), inp.get_reference_vars())
         self._fetches = [inp.get_mxts(), target.get_activation_vars()[:, task_index],
                          target.get_reference_vars()[:, task_index]]
         self.mode = mode
+        self._tf1 = tf1
+        self._reduced: dict[int, list] = {}
+
+    def _reduced_fetches(self, r: int) -> list:
+        """Graph ops giving, for R references per sequence, the mean hypothetical
+        contributions, the per-pair contribution sums and the logits (less to copy out)."""
+        if r not in self._reduced:
+            tf1 = self._tf1
+            x, ref = self._feeds
+            m, lx, lr = self._fetches
+            length = int(x.shape[1])
+            # hypothetical: (e_b - ref) . m for each base b = m_b - sum_c ref_c m_c
+            h = m - tf1.reduce_sum(ref * m, axis=-1, keepdims=True)
+            self._reduced[r] = [
+                tf1.reduce_mean(tf1.reshape(h, [-1, r, length, 4]), axis=1),
+                tf1.reduce_sum((x - ref) * m, axis=[1, 2]), lx, lr,
+            ]
+        return self._reduced[r]
 
     def run(self, x: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Multipliers and logits for pairs of inputs and references.
@@ -295,13 +317,8 @@ class DeepLiftScorer:
         -------
         multipliers ``(B, L, 4)``, logit of x ``(B,)``, logit of ref ``(B,)``.
         """
-        self._target.update_task_index(self.task_index)
-        self._target.set_active()
-        try:
-            m, lx, lr = self._sess.run(self._fetches, feed_dict={self._feeds[0]: x,
-                                                                 self._feeds[1]: ref})
-        finally:
-            self._target.set_inactive()
+        m, lx, lr = self._sess.run(self._fetches, feed_dict={self._feeds[0]: x,
+                                                             self._feeds[1]: ref})
         return m, lx, lr
 
     def score(self, onehot: np.ndarray, refs: np.ndarray, batch_size: int = 256) -> dict:
@@ -327,7 +344,8 @@ class DeepLiftScorer:
             ``batch_max_error`` ``(n_batches,)`` max |contrib_sum - (logit - logit_ref)| per batch.
         """
         n, r, length, _ = refs.shape
-        hyp = np.zeros(onehot.shape, dtype=np.float64)
+        fetches = self._reduced_fetches(r)
+        hyp = np.zeros(onehot.shape, dtype=np.float32)
         contrib_sum = np.zeros((n, r))
         logit = np.zeros(n)
         logit_ref = np.zeros((n, r))
@@ -337,18 +355,14 @@ class DeepLiftScorer:
             s1 = min(n, s0 + seqs_per_batch)
             x = np.repeat(onehot[s0:s1], r, axis=0)
             ref = refs[s0:s1].reshape(-1, length, 4)
-            m, lx, lr = self.run(x, ref)
-            m = m.astype(np.float64)
-            diff = x - ref
-            cs = (diff * m).sum(axis=(1, 2))
-            # hypothetical: (e_b - ref) . m for each base b = m_b - sum_c ref_c m_c
-            h = m - (ref * m).sum(-1, keepdims=True)
-            hyp[s0:s1] = h.reshape(s1 - s0, r, length, 4).mean(1)
+            h, cs, lx, lr = self._sess.run(fetches, feed_dict={self._feeds[0]: x,
+                                                               self._feeds[1]: ref})
+            hyp[s0:s1] = h
             contrib_sum[s0:s1] = cs.reshape(-1, r)
             logit[s0:s1] = lx.reshape(-1, r)[:, 0]
             logit_ref[s0:s1] = lr.reshape(-1, r)
             batch_errors.append(float(np.abs(cs - (lx - lr)).max()))
-        return dict(hypothetical=hyp.astype(np.float32), contrib_sum=contrib_sum, logit=logit,
+        return dict(hypothetical=hyp, contrib_sum=contrib_sum, logit=logit,
                     logit_ref=logit_ref, batch_max_error=np.asarray(batch_errors))
 
 
@@ -360,7 +374,7 @@ def _onehot_codes(codes: np.ndarray) -> np.ndarray:
 
 def _worker(h5_path: str, codes: np.ndarray, ref_codes: np.ndarray | None,
             fixed_ref: np.ndarray | None, mode: str, task_index: int, batch_size: int,
-            threads: int) -> dict:
+            threads: int, rescale_sample: int = 0) -> dict:
     """Child-process entry point of :func:`run_deeplift`."""
     t0 = time.perf_counter()
     scorer = DeepLiftScorer(h5_path, mode=mode, task_index=task_index, threads=threads)
@@ -374,12 +388,22 @@ def _worker(h5_path: str, codes: np.ndarray, ref_codes: np.ndarray | None,
     out["convert_seconds"] = t1 - t0
     out["score_seconds"] = time.perf_counter() - t1
     out["target_layer_idx"] = scorer.target_layer_idx
+    if rescale_sample:
+        k = min(rescale_sample, len(codes))
+        if mode == "Rescale":
+            out["rescale_hypothetical"] = out["hypothetical"][:k]
+        else:
+            rescale = DeepLiftScorer(h5_path, mode="Rescale", task_index=task_index,
+                                     threads=threads)
+            out["rescale_hypothetical"] = rescale.score(onehot[:k], refs[:k],
+                                                        batch_size)["hypothetical"]
     return out
 
 
 def run_deeplift(h5_path: str | Path, codes: np.ndarray, *, ref_codes: np.ndarray | None = None,
                  fixed_ref: np.ndarray | None = None, mode: str = "GenomicsDefault",
-                 task_index: int = 0, batch_size: int = 256, threads: int = 1) -> dict:
+                 task_index: int = 0, batch_size: int = 256, threads: int = 1,
+                 rescale_sample: int = 0) -> dict:
     """Run :class:`DeepLiftScorer` in a fresh child process, so this process stays eager.
 
     Parameters
@@ -391,6 +415,10 @@ def run_deeplift(h5_path: str | Path, codes: np.ndarray, *, ref_codes: np.ndarra
     fixed_ref
         ``(L, 4)`` float32, one reference shared by all sequences (uniform, zeros, GC).
 
+    rescale_sample
+        Also score the first ``rescale_sample`` sequences in Rescale mode
+        (``rescale_hypothetical``): the mode shap DeepExplainer implements, for the cross-check.
+
     Returns
     -------
     The dict of :meth:`DeepLiftScorer.score`, plus ``convert_seconds`` and ``score_seconds``.
@@ -401,5 +429,5 @@ def run_deeplift(h5_path: str | Path, codes: np.ndarray, *, ref_codes: np.ndarra
     ctx = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
         future = pool.submit(_worker, str(h5_path), codes, ref_codes, fixed_ref, mode,
-                             task_index, batch_size, threads)
+                             task_index, batch_size, threads, rescale_sample)
         return future.result()
