@@ -122,6 +122,11 @@ def all_outputs():
         targets += [
             f"results/{ds}/sequences/regions.tsv",
             f"results/{ds}/sequences/summary.tsv",
+            f"results/{ds}/sequences/summary.html",
+            f"results/{ds}/sequences/gc.png",
+            f"results/{ds}/sequences/train.h5",
+            f"results/{ds}/sequences/valid.h5",
+            f"results/{ds}/sequences/test.h5",
         ]
         targets += training_outputs(ds)
         targets += [
@@ -273,3 +278,40 @@ def provenance_outputs(ds):
         f"results/{ds}/provenance/versions.tsv",
         f"results/{ds}/provenance/provenance.html",
     ]
+
+
+# --- data stage helpers ---
+
+from peak2motif.regions import resolve_task_type
+
+
+def simulation_config(wildcards):
+    """The `simulate: SIM` section (schema defaults filled in)."""
+    return config["simulate"][wildcards.sim]
+
+
+def region_inputs(wildcards):
+    """Genome (with its index when simulated), peak files in task order, optional blacklist."""
+    ds = dataset_config(wildcards.dataset)
+    inputs = {"genome": ds["genome"], "peaks": list(peak_files(wildcards).values())}
+    if ds["genome"] in _simulated_paths():
+        inputs["fai"] = ds["genome"] + ".fai"
+    if ds.get("blacklist"):
+        inputs["blacklist"] = ds["blacklist"]
+    return inputs
+
+
+def peak_tasks(wildcards):
+    """Task names, in the order of the `peaks` input of prepare_regions."""
+    return list(peak_files(wildcards))
+
+
+def task_type(wildcards):
+    """binary / multitask / multiclass / regression (`auto` resolved)."""
+    ds = dataset_config(wildcards.dataset)
+    return resolve_task_type(ds.get("task", "auto"), len(peak_files(wildcards)))
+
+
+def dataset_params(wildcards):
+    """The `datasets: NAME` section (schema defaults filled in)."""
+    return dataset_config(wildcards.dataset)

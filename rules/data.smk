@@ -1,1 +1,86 @@
-# Data stage (owned by the data-stage work): simulate_demo, prepare_regions, extract_sequences.
+# Data stage: simulate_demo (the embedded demo), prepare_regions (windows, negatives, labels,
+# chromosome split) and extract_sequences (uint8 codes per split, streamed in chunks).
+
+
+rule simulate_demo:
+    """Make a synthetic genome with JASPAR motifs planted near peak summits (the demo)."""
+    output:
+        genome="resources/{sim}/genome.fa",
+        fai="resources/{sim}/genome.fa.fai",
+        peaks="resources/{sim}/peaks.narrowPeak",
+        planted="resources/{sim}/planted.tsv",
+    log:
+        "logs/{sim}/simulate_demo.log",
+    benchmark:
+        "benchmarks/{sim}/simulate_demo.tsv"
+    conda:
+        "../envs/sequences.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        cfg=simulation_config,
+    script:
+        "../scripts/simulate_demo.py"
+
+
+rule prepare_regions:
+    """Centre windows on summits, filter them, add negatives, label and split by chromosome."""
+    input:
+        unpack(region_inputs),
+    output:
+        regions="results/{dataset}/sequences/regions.tsv",
+        summary="results/{dataset}/sequences/summary.tsv",
+        html=report(
+            "results/{dataset}/sequences/summary.html",
+            caption="report/data_summary.rst",
+            category="1. Data",
+        ),
+        gc=report(
+            "results/{dataset}/sequences/gc.png",
+            caption="report/data_gc.rst",
+            category="1. Data",
+        ),
+    log:
+        "logs/{dataset}/prepare_regions.log",
+    benchmark:
+        "benchmarks/{dataset}/prepare_regions.tsv"
+    conda:
+        "../envs/sequences.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        tasks=peak_tasks,
+        dataset=dataset_params,
+        data=lookup(dpath="data", within=config),
+    script:
+        "../scripts/prepare_regions.py"
+
+
+rule extract_sequences:
+    """Read every window from the genome and write the train/valid/test split files."""
+    input:
+        regions="results/{dataset}/sequences/regions.tsv",
+        genome=genome_file,
+    output:
+        train="results/{dataset}/sequences/train.h5",
+        valid="results/{dataset}/sequences/valid.h5",
+        test="results/{dataset}/sequences/test.h5",
+    log:
+        "logs/{dataset}/extract_sequences.log",
+    benchmark:
+        "benchmarks/{dataset}/extract_sequences.tsv"
+    conda:
+        "../envs/sequences.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    params:
+        task_type=task_type,
+        data=lookup(dpath="data", within=config),
+    script:
+        "../scripts/extract_sequences.py"

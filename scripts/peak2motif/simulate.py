@@ -1,0 +1,310 @@
+"""The embedded demo: a synthetic genome with real JASPAR motifs planted near peak summits.
+
+The background is an order-1 Markov chain whose GC content varies in 50-kb isochores and rises
+near peaks (as at real enhancers and promoters), with CpG depletion, N gaps and soft-masked
+(lower-case) stretches. That makes GC a confounder a model could learn instead of the motif,
+which is what GC-matched negatives are for.
+
+A fraction ``planted_fraction`` of the peaks carries ``motifs_per_peak`` instances sampled
+from the motifs' position frequency matrices (so instances vary like real sites), within
+``plant_within`` bp of the summit, on a random strand. The signalValue (narrowPeak column 7)
+grows with the number of planted instances, so regression has something to learn. With
+``motifs=[]`` nothing is planted: a negative control.
+
+Outputs: ``genome.fa`` (+ ``.fai``), ``peaks.narrowPeak`` and ``planted.tsv`` (chrom, start,
+end, strand, motif_id, motif_name, peak; 0-based half-open genome coordinates).
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from peak2motif.errors import InputError
+from peak2motif.utils import atomic_output
+
+log = logging.getLogger(__name__)
+
+ISOCHORE = 50_000  # bp per GC block
+GC_LEVELS = 64  # GC values are quantised so that one transition table serves each level
+PEAK_GC_BOOST = 0.06  # extra GC within PEAK_GC_HALFWIDTH of a summit
+PEAK_GC_HALFWIDTH = 300
+MIN_SUMMIT_SPACING = 1500  # bp between summits, so background exists between peaks
+EDGE = 2000  # summits keep this far from chromosome ends and N gaps
+PLANTED_COLUMNS = ["chrom", "start", "end", "strand", "motif_id", "motif_name", "peak"]
+
+
+@dataclass
+class Motif:
+    """A motif to plant: probabilities ``pfm`` of shape ``(W, 4)`` over A, C, G, T."""
+
+    matrix_id: str
+    name: str
+    pfm: np.ndarray
+
+
+def resolve_motifs(
+    motifs: list[str], release: str = "JASPAR2024", key: str = "simulate: motifs"
+) -> list[Motif]:
+    """Look up JASPAR motifs by matrix ID (``MA0035.4``) or TF name (``GATA1``), offline.
+
+    A name resolves to the latest vertebrate CORE matrix, human first (pyjaspar's own order
+    puts e.g. the fly CTCF first).
+    """
+    if not motifs:
+        return []
+    from pyjaspar import jaspardb
+
+    try:
+        db = jaspardb(release=release)
+    except Exception as err:  # pyjaspar raises a bare Exception for an unknown release
+        raise InputError(
+            f"unknown JASPAR release '{release}' ({err})",
+            key=key.replace("motifs", "jaspar_release"),
+            fix="use a release pyjaspar ships, e.g. JASPAR2024",
+        ) from None
+    out = []
+    for ref in motifs:
+        if re.fullmatch(r"MA\d{4}(\.\d+)?", ref):
+            m = db.fetch_motif_by_id(ref)
+        else:
+            hits = [h for h in db.fetch_motifs_by_name(ref) if h.tax_group == "vertebrates"]
+            hits.sort(key=lambda h: ("9606" not in (h.species or []), h.matrix_id))
+            m = hits[0] if hits else None
+        if m is None:
+            names = sorted({x.name for x in db.fetch_motifs(tax_group="vertebrates")})
+            close = difflib.get_close_matches(ref.upper(), names, n=3)
+            raise InputError(
+                f"no vertebrate JASPAR motif '{ref}' in {release}",
+                key=key,
+                fix="give a matrix ID (e.g. MA0035.4) or a TF name"
+                + (f"; close names: {', '.join(close)}" if close else ""),
+            )
+        counts = np.array([m.counts[b] for b in "ACGT"], dtype=np.float64).T  # (W, 4)
+        pfm = (counts + 0.01) / (counts + 0.01).sum(1, keepdims=True)
+        out.append(Motif(m.matrix_id, m.name, pfm))
+    return out
+
+
+def _transition_tables(gc_levels: np.ndarray, cpg_depletion: float) -> np.ndarray:
+    """Cumulative order-1 transition tables ``(K, 4, 3)``: row = previous base, col = cdf."""
+    k = len(gc_levels)
+    probs = np.empty((k, 4, 4))
+    probs[:] = np.stack([(1 - gc_levels) / 2, gc_levels / 2, gc_levels / 2, (1 - gc_levels) / 2],
+                        axis=1)[:, None, :]
+    probs[:, 1, 2] *= cpg_depletion  # C -> G is rare in vertebrate genomes
+    probs /= probs.sum(-1, keepdims=True)
+    return np.cumsum(probs, -1)[..., :3]
+
+
+def markov_chain(level: np.ndarray, cdf: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Sample an order-1 Markov chain with position-dependent transition tables.
+
+    Parameters
+    ----------
+    level : (n,) int array, the transition table used at each position
+    cdf : (K, 4, 3) cumulative transition probabilities
+    rng : the random generator
+
+    Returns
+    -------
+    (n,) uint8 codes 0..3.
+
+    Vectorised without a per-base Python loop: each position's step is a map from the
+    previous base to the next (4 entries), and the chain is the running composition of those
+    maps, computed as a parallel prefix scan in log2(n) numpy passes.
+    """
+    n = len(level)
+    step = np.empty((n, 4), dtype=np.uint8)
+    for lo in range(0, n, 1 << 20):  # bounded temporaries
+        hi = min(n, lo + (1 << 20))
+        u = rng.random(hi - lo)[:, None, None]
+        step[lo:hi] = (u > cdf[level[lo:hi]]).sum(-1)
+    d = 1
+    while d < n:
+        step[d:] = np.take_along_axis(step[d:], step[:-d], axis=1)
+        d *= 2
+    return step[:, rng.integers(4)]
+
+
+def _place_summits(
+    lengths: dict[str, int], gaps: dict[str, list[tuple[int, int]]], n_peaks: int,
+    rng: np.random.Generator,
+) -> list[tuple[str, int]]:
+    """Random summits at least MIN_SUMMIT_SPACING apart, away from ends and N gaps."""
+    chroms = list(lengths)
+    total = sum(lengths.values())
+    capacity = sum(max(0, n - 2 * EDGE) for n in lengths.values()) // MIN_SUMMIT_SPACING
+    if n_peaks > capacity // 2:
+        raise InputError(
+            f"{n_peaks} peaks do not fit a {total:,} bp genome with {MIN_SUMMIT_SPACING} bp "
+            "between summits and room for background negatives",
+            key="simulate: n_peaks",
+            fix=f"use at most {capacity // 2} peaks or raise chromosome_length / n_chromosomes",
+        )
+    summits = []
+    for c in chroms:
+        want = int(round(n_peaks * lengths[c] / total * 3))
+        cand = np.sort(rng.integers(EDGE, lengths[c] - EDGE, size=want))
+        last = -MIN_SUMMIT_SPACING
+        for s in cand:
+            if s - last < MIN_SUMMIT_SPACING:
+                continue
+            if any(g0 - EDGE <= s < g1 + EDGE for g0, g1 in gaps[c]):
+                continue
+            summits.append((c, int(s)))
+            last = s
+    if len(summits) < n_peaks:
+        raise InputError(
+            f"only {len(summits)} of {n_peaks} peaks could be placed",
+            key="simulate: n_peaks",
+            fix="lower n_peaks or raise chromosome_length",
+        )
+    keep = np.sort(rng.choice(len(summits), size=n_peaks, replace=False))
+    return [summits[i] for i in keep]
+
+
+def simulate_demo(
+    genome_path: str | Path,
+    peaks_path: str | Path,
+    planted_path: str | Path,
+    *,
+    seed: int = 1,
+    n_chromosomes: int = 6,
+    chromosome_length: int = 2_000_000,
+    gc_content: float = 0.41,
+    cpg_depletion: float = 0.25,
+    n_gaps: int = 2,
+    n_peaks: int = 2000,
+    motifs: list[str] | None = None,
+    motifs_per_peak: int = 1,
+    planted_fraction: float = 0.8,
+    soft_mask_fraction: float = 0.1,
+    plant_within: int = 50,
+    jaspar_release: str = "JASPAR2024",
+    motif_list: list[Motif] | None = None,
+) -> dict[str, int]:
+    """Write a synthetic genome, its peaks and the truth table of planted motifs.
+
+    ``motif_list`` (already resolved motifs) bypasses the JASPAR look-up of ``motifs``; tests
+    use it. Everything random comes from ``seed``. Returns counts for the log.
+    """
+    rng = np.random.default_rng(seed)
+    plant = motif_list if motif_list is not None else resolve_motifs(
+        list(motifs if motifs is not None else ["MA0035.4", "MA0139.2"]), jaspar_release)
+    chroms = [f"chr{i + 1}" for i in range(n_chromosomes)]
+    lengths = {c: int(chromosome_length) for c in chroms}
+
+    gaps: dict[str, list[tuple[int, int]]] = {}
+    for c in chroms:
+        gaps[c] = []
+        for _ in range(n_gaps):
+            width = int(rng.integers(500, 3000))
+            g0 = int(rng.integers(EDGE, lengths[c] - EDGE - width))
+            gaps[c].append((g0, g0 + width))
+
+    summits = _place_summits(lengths, gaps, n_peaks, rng)
+    levels = np.linspace(0.2, 0.7, GC_LEVELS)
+    cdf = _transition_tables(levels, cpg_depletion)
+
+    seqs: dict[str, np.ndarray] = {}
+    for c in chroms:
+        n = lengths[c]
+        n_blocks = -(-n // ISOCHORE)
+        block_gc = np.clip(rng.normal(gc_content, 0.03, n_blocks), 0.2, 0.7)
+        gc = np.repeat(block_gc, ISOCHORE)[:n]
+        for cc, s in summits:
+            if cc == c:
+                gc[max(0, s - PEAK_GC_HALFWIDTH):s + PEAK_GC_HALFWIDTH] += PEAK_GC_BOOST
+        level = np.clip(np.round((gc - 0.2) / 0.5 * (GC_LEVELS - 1)), 0, GC_LEVELS - 1)
+        # Depleting C->G alone leaves fewer G than C. Odd isochores are generated reversed
+        # and complemented, which balances C/G and A/T while keeping CpG (its own reverse
+        # complement) depleted; `flip` is its own inverse.
+        flip = np.arange(n)
+        odd = (flip // ISOCHORE) % 2 == 1
+        block_start = flip // ISOCHORE * ISOCHORE
+        block_end = np.minimum(block_start + ISOCHORE, n)
+        flip[odd] = block_start[odd] + (block_end[odd] - 1 - np.arange(n)[odd])
+        x = markov_chain(level[flip].astype(np.intp), cdf, rng)[flip]
+        x[odd] = 3 - x[odd]
+        seqs[c] = x
+
+    # peaks, planted instances and signal
+    peak_rows, planted_rows = [], []
+    for i, (c, s) in enumerate(summits):
+        name = f"peak{i + 1}"
+        n_inst = motifs_per_peak if (plant and rng.random() < planted_fraction) else 0
+        taken: list[tuple[int, int]] = []
+        for _ in range(n_inst):
+            m = plant[int(rng.integers(len(plant)))]
+            w = len(m.pfm)
+            for _try in range(100):
+                start = s + int(rng.integers(-plant_within, plant_within + 1)) - w // 2
+                if all(start + w <= a or b <= start for a, b in taken):
+                    break
+            else:
+                continue
+            taken.append((start, start + w))
+            site = (rng.random(w)[:, None] > np.cumsum(m.pfm, 1)[:, :3]).sum(1).astype(np.uint8)
+            strand = "+" if rng.random() < 0.5 else "-"
+            if strand == "-":
+                site = (3 - site)[::-1]
+            seqs[c][start:start + w] = site
+            planted_rows.append((c, start, start + w, strand, m.matrix_id, m.name, name))
+        n_here = len(taken)
+        signal = float(np.exp(rng.normal(1.5, 0.35)) * (1 + 1.5 * n_here))
+        left, right = int(rng.integers(100, 400)), int(rng.integers(100, 400))
+        pval = 2 + 3 * signal
+        peak_rows.append((c, s - left, s + right, name, min(1000, int(signal * 50)), ".",
+                          round(signal, 4), round(pval, 4), round(pval * 0.8, 4), left))
+
+    # to ASCII, with gaps and soft-masked stretches
+    text: dict[str, np.ndarray] = {}
+    for c in chroms:
+        b = np.frombuffer(b"ACGT", dtype=np.uint8)[seqs[c]].copy()
+        n = len(b)
+        masked = 0
+        while masked < soft_mask_fraction * n:
+            w = int(rng.integers(100, 2000))
+            m0 = int(rng.integers(0, n - w))
+            b[m0:m0 + w] |= 0x20  # lower case
+            masked += w
+        for g0, g1 in gaps[c]:
+            b[g0:g1] = ord("N")
+        text[c] = b
+
+    genome_path = Path(genome_path)
+    with atomic_output(genome_path) as tmp, open(tmp, "wb") as fh:
+        for c in chroms:
+            fh.write(f">{c}\n".encode())
+            seq = text[c].tobytes()
+            fh.write(b"\n".join(seq[i:i + 60] for i in range(0, len(seq), 60)) + b"\n")
+    index_fasta(genome_path)
+
+    peaks = pd.DataFrame(peak_rows)
+    with atomic_output(peaks_path) as tmp:
+        peaks.to_csv(tmp, sep="\t", header=False, index=False)
+    planted = pd.DataFrame(planted_rows, columns=PLANTED_COLUMNS)
+    with atomic_output(planted_path) as tmp:
+        planted.to_csv(tmp, sep="\t", index=False)
+    counts = {"chromosomes": len(chroms), "bp": sum(lengths.values()), "peaks": len(peaks),
+              "planted": len(planted)}
+    log.info("simulated %s", counts)
+    return counts
+
+
+def index_fasta(path: str | Path) -> Path:
+    """Write ``path.fai`` (samtools format) next to a FASTA, atomically; return its path."""
+    import pyfaidx
+
+    fai = Path(f"{path}.fai")
+    with atomic_output(fai) as tmp:
+        tmp.unlink()
+        pyfaidx.Faidx(str(path), indexname=str(tmp), rebuild=True).close()
+    return fai
