@@ -1,0 +1,94 @@
+"""End-to-end tests of the training stage through Snakemake.
+
+``test_tiny_*`` assert on the shared tiny run (whole workflow). The sweep and transfer test
+runs the training rules on hand-made split files, so it exercises Paramspace, select_model,
+init_from and evaluate_model without the data stage.
+"""
+
+from __future__ import annotations
+
+import h5py
+import keras
+import pandas as pd
+import pytest
+import yaml
+from conftest import run_snakemake
+from training_fixtures import make_splits
+
+
+@pytest.mark.slow
+def test_tiny_model_learns_the_planted_motifs(tiny_run):
+    metrics = pd.read_csv(tiny_run / "results/tiny/evaluation/metrics.tsv", sep="\t")
+    assert list(metrics.columns) == ["task", "split", "metric", "value"]
+    test = metrics[metrics.split == "test"].set_index("metric").value
+    assert test["auroc"] > 0.9
+    assert test["auprc"] > test["positive_fraction"] + 0.2
+    model = keras.models.load_model(tiny_run / "results/tiny/model/model.keras")
+    assert isinstance(model, keras.Sequential)
+    assert model.layers[-2].name == "logits"
+    assert isinstance(model.layers[-1], keras.layers.Activation)
+    with h5py.File(tiny_run / "results/tiny/model/model.h5", "r") as h5:
+        assert "model_config" in h5.attrs  # legacy HDF5, as the deeplift converter reads it
+    history = pd.read_csv(tiny_run / "results/tiny/model/history.tsv", sep="\t")
+    assert {"loss", "val_loss", "val_auroc", "learning_rate"} <= set(history.columns)
+    assert not (tiny_run / "results/tiny/model/checkpoint").exists()
+    for png in ("curves.png", "training_curves.png"):
+        assert (tiny_run / "results/tiny/evaluation" / png).read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow
+def test_sweep_selects_on_validation_and_transfer_learning(tmp_path):
+    for ds, seed in (("base", 0), ("tuned", 1)):
+        (tmp_path / ds).mkdir()
+        (tmp_path / ds / "genome.fa").write_text(">chr1\nACGT\n")
+        (tmp_path / ds / "peaks.bed").write_text("chr1\t0\t2\n")
+    for ds, seed in (("base", 0), ("tuned", 1)):
+        make_splits(tmp_path / "results" / ds / "sequences", n=(300, 100, 100), length=60,
+                    seed=seed)
+    config = {
+        "datasets": {
+            "base": {"genome": "base/genome.fa", "peaks": "base/peaks.bed"},
+            "tuned": {"genome": "tuned/genome.fa", "peaks": "tuned/peaks.bed",
+                      "init_from": "base", "freeze_convolutions": True},
+        },
+        "model": {"conv_blocks": [{"filters": 8, "kernel_size": 9, "pool_size": 4}],
+                  "dense_blocks": [{"units": 8}]},
+        "training": {"epochs": 2, "batch_size": 32, "threads": 1},
+        "sweep": {"grid": {"training.optimizer.learning_rate": [0.01, 0.001],
+                           "training.optimizer.name": ["adam", "sgd"]},
+                  "metric": "auroc"},
+    }
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    targets = [f"results/{ds}/{f}" for ds in ("base", "tuned")
+               for f in ("evaluation/metrics.tsv", "sweep/summary.html", "model/model.h5")]
+    run_snakemake(tmp_path, "--rerun-triggers=mtime", "--cores", "2", *targets,
+                  configfile=tmp_path / "config.yaml")
+    for ds in ("base", "tuned"):
+        summary = pd.read_csv(tmp_path / f"results/{ds}/sweep/summary.tsv", sep="\t")
+        assert len(summary) == 4 and summary.selected.sum() == 1
+        best = summary.loc[summary.selected, "point"].item()
+        assert summary.valid_auroc.max() == summary.loc[summary.selected, "valid_auroc"].item()
+        chosen = tmp_path / f"results/{ds}/sweep/{best}/model.keras"
+        assert chosen.read_bytes() == (tmp_path / f"results/{ds}/model/model.keras").read_bytes()
+        metrics = pd.read_csv(tmp_path / f"results/{ds}/evaluation/metrics.tsv", sep="\t")
+        assert {"valid", "test"} == set(metrics.split)
+    log = (tmp_path / "logs/tuned/train_sweep_point").glob("*.log")
+    text = "".join(p.read_text() for p in log)
+    assert "transfer learning from results/base/model/model.keras" in text
+    assert "(conv layers frozen)" in text
+    base = keras.models.load_model(tmp_path / "results/base/model/model.keras")
+    tuned = keras.models.load_model(tmp_path / "results/tuned/model/model.keras")
+    assert (base.get_layer("conv1").get_weights()[0] ==
+            tuned.get_layer("conv1").get_weights()[0]).all()
+
+
+@pytest.mark.slow
+def test_bad_sweep_value_fails_at_start(tmp_path):
+    (tmp_path / "g.fa").write_text(">chr1\nACGT\n")
+    (tmp_path / "p.bed").write_text("chr1\t0\t2\n")
+    config = {"datasets": {"d": {"genome": "g.fa", "peaks": "p.bed"}},
+              "sweep": {"grid": {"training.optimizer.name": ["adam", "adamw"]}}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    proc = run_snakemake(tmp_path, "-n", configfile=tmp_path / "config.yaml", check=False)
+    assert proc.returncode != 0
+    assert "training: optimizer: name" in proc.stdout + proc.stderr
