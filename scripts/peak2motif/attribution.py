@@ -45,7 +45,7 @@ DEFAULTS = {
     "positives_only": True,
     "max_sequences": 2000,
     "task": None,
-    "batch_size": 256,
+    "batch_size": 128,
     "summation_tolerance": 1e-3,
     "logit_tolerance": 1e-3,
     "shap_sample": 16,
