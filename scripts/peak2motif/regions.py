@@ -187,8 +187,8 @@ def assign_splits(
     """Chromosome -> split. Given lists win; the rest is assigned greedily.
 
     Chromosomes go in order of decreasing count (ties by name) to the split furthest below
-    its target share; chromosomes without positives go to train. Deterministic, and works for
-    any chromosome names.
+    its target count, except that the last ones go to valid/test while those are still empty;
+    chromosomes without positives go to train. Deterministic, and works for any names.
     """
     given = {c: "valid" for c in valid or []} | {c: "test" for c in test or []}
     both = set(valid or []) & set(test or [])
@@ -210,14 +210,17 @@ def assign_splits(
     auto = [s for s in SPLITS if s == "train" or (s == "valid" and valid is None)
             or (s == "test" and test is None)]
     out = dict(given)
-    rest = sorted((c for c in counts if c not in given), key=lambda c: (-counts[c], c))
-    for c in rest:
-        if counts[c] == 0:
-            out[c] = "train"
-            continue
-        # furthest below target (relative); ties prefer test, then valid, then train
-        s = max(auto, key=lambda s: ((target[s] * total - have[s]) / (target[s] * total),
-                                     ("train", "valid", "test").index(s)))
+    rest = [c for c in sorted(counts, key=lambda c: (-counts[c], c))
+            if c not in given and counts[c] > 0]
+    out |= {c: "train" for c in counts if c not in given and counts[c] == 0}
+    for k, c in enumerate(rest):
+        unfilled = [s for s in auto if have[s] == 0 and s != "train"]
+        if unfilled and len(rest) - k <= len(unfilled):
+            s = unfilled[0]  # the last chromosomes go to splits that are still empty
+        else:
+            # the split furthest below its target; ties prefer test, then valid, then train
+            s = max(auto, key=lambda s: (target[s] * total - have[s],
+                                         ("train", "valid", "test").index(s)))
         out[c] = s
         have[s] += counts[c]
     empty = [s for s in SPLITS if have[s] == 0]
