@@ -1,0 +1,118 @@
+"""Bad input through the real workflow CLI: a clear error before long work, no trusted output.
+
+Each case runs ``snakemake`` on a small genome and peak file made in the test and asserts that
+the run fails, that the message names the file and line (or the config key), what was expected
+and the fix, and that no output a rerun would trust is left behind.
+"""
+
+import textwrap
+
+import pytest
+from conftest import run_snakemake
+from genome_fixture import spread_peaks, write_genome, write_peaks
+
+LENGTHS = {"chr1": 30_000, "chr2": 30_000, "chr3": 30_000, "chr4": 30_000}
+TARGET = "results/bad/sequences/regions.tsv"
+
+
+def _setup(tmp_path, peak_lines=None, config=None):
+    write_genome(tmp_path / "genome.fa", LENGTHS, seed=0)
+    rows = spread_peaks(LENGTHS, per_chrom=5)
+    lines = ["\t".join(map(str, r)) + "\n" for r in rows]
+    if peak_lines is not None:
+        lines.insert(10, peak_lines)
+    text = "".join(lines)
+    (tmp_path / "peaks.narrowPeak").write_text(text)
+    cfg = config or textwrap.dedent("""\
+        datasets:
+          bad:
+            genome: genome.fa
+            peaks: peaks.narrowPeak
+        """)
+    (tmp_path / "c.yaml").write_text(cfg)
+    return tmp_path / "c.yaml"
+
+
+def _fail(tmp_path, cfg):
+    proc = run_snakemake(tmp_path, "--cores", "1", TARGET, configfile=cfg, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out[-3000:]
+    assert not (tmp_path / TARGET).exists()
+    leftovers = list((tmp_path / "results").rglob("*")) if (tmp_path / "results").exists() else []
+    assert not [p for p in leftovers if p.is_file()], leftovers
+    return " ".join(out.split())  # undo line wrapping
+
+
+# line 11 is where the bad line lands (10 good lines come first)
+@pytest.mark.parametrize(
+    "line, expected",
+    [
+        ("chr1\t100\n", ["peaks.narrowPeak, line 11", "expected at least 3 columns",
+                         "Fix: BED columns are tab-separated"]),
+        ("chr1\t900\t100\n", ["peaks.narrowPeak, line 11", "start 900 is greater than end 100",
+                              "Fix: swap"]),
+        ("chr1\t-10\t100\n", ["peaks.narrowPeak, line 11", "negative coordinate",
+                              "Fix: BED coordinates are 0-based"]),
+        ("2\t100\t300\n", ["peaks.narrowPeak, line 11", "chromosome '2' is not in the genome",
+                           "with a 'chr' prefix", "sed"]),
+    ],
+    ids=["malformed", "start_after_end", "negative", "chr_prefix"],
+)
+def test_bad_bed_lines(tmp_path, line, expected):
+    msg = _fail(tmp_path, _setup(tmp_path, peak_lines=line))
+    for text in expected:
+        assert text in msg, msg[-3000:]
+
+
+def test_empty_after_filtering(tmp_path):
+    cfg = _setup(tmp_path, config=textwrap.dedent("""\
+        datasets:
+          bad:
+            genome: genome.fa
+            peaks: peaks.narrowPeak
+            exclude_chromosomes: [chr1, chr2, chr3, chr4]
+        """))
+    msg = _fail(tmp_path, cfg)
+    assert "peaks.narrowPeak" in msg and "no peaks left" in msg
+    assert "Fix: check the file has BED lines" in msg
+
+
+def test_missing_genome_fails_at_start(tmp_path):
+    cfg = _setup(tmp_path)
+    (tmp_path / "genome.fa").unlink()
+    msg = _fail(tmp_path, cfg)
+    assert "datasets: bad: genome" in msg and "genome.fa" in msg and "does not exist" in msg
+    assert "Give a path relative to the working directory" in msg
+    assert not (tmp_path / "logs").exists()  # nothing started
+
+
+@pytest.mark.parametrize(
+    "extra, expected",
+    [
+        ("data:\n  sequence_lenght: 100\n", ["data: sequence_lenght", "did you mean",
+                                             "sequence_length"]),
+        ("data:\n  sequence_length: long\n", ["data: sequence_length", "integer"]),
+    ],
+    ids=["unknown_key", "wrong_type"],
+)
+def test_bad_config_values(tmp_path, extra, expected):
+    cfg = _setup(tmp_path)
+    cfg.write_text(cfg.read_text() + extra)
+    msg = _fail(tmp_path, cfg)
+    for text in expected:
+        assert text in msg, msg[-3000:]
+    assert not (tmp_path / "logs").exists()
+
+
+def test_unsafe_dataset_name(tmp_path):
+    cfg = _setup(tmp_path, config=textwrap.dedent("""\
+        datasets:
+          ../evil:
+            genome: genome.fa
+            peaks: peaks.narrowPeak
+        """))
+    proc = run_snakemake(tmp_path, "--cores", "1", configfile=cfg, check=False)
+    msg = " ".join((proc.stdout + proc.stderr).split())
+    assert proc.returncode != 0
+    assert "../evil" in msg and "letters, digits" in msg
+    assert not (tmp_path / "results").exists() and not (tmp_path / "evil").exists()

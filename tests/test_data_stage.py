@@ -1,0 +1,63 @@
+"""The data stage of the real workflow on tests/configs/tiny.yaml (via the tiny_run fixture)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from peak2motif.sequences import read_split
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_run):
+    seqdir = tiny_run / "results" / "tiny" / "sequences"
+    regions = pd.read_csv(seqdir / "regions.tsv", sep="\t")
+    summary = dict(pd.read_csv(seqdir / "summary.tsv", sep="\t").itertuples(index=False))
+    return tiny_run, seqdir, regions, summary
+
+
+def test_negatives_match_the_positives_gc(tiny):
+    _, _, _, summary = tiny
+    assert abs(float(summary["gc_mean_positives"]) - float(summary["gc_mean_negatives"])) < 0.01
+    assert float(summary["gc_ks_statistic"]) < 0.15
+    assert int(summary["negatives"]) == int(summary["positives"])
+
+
+def test_every_planted_motif_lies_inside_its_positive_window(tiny):
+    workdir, _, regions, _ = tiny
+    planted = pd.read_csv(workdir / "resources" / "tiny" / "planted.tsv", sep="\t")
+    assert len(planted) > 500
+    pos = regions[regions["peaks"] == 1].set_index("name")
+    win = pos.loc[planted["peak"]]
+    assert (win["chrom"].to_numpy() == planted["chrom"].to_numpy()).all()
+    assert (win["start"].to_numpy() <= planted["start"].to_numpy()).all()
+    assert (planted["end"].to_numpy() <= win["end"].to_numpy()).all()
+
+
+def test_no_chromosome_in_two_splits_and_every_split_used(tiny):
+    _, _, regions, _ = tiny
+    assert (regions.groupby("chrom")["split"].nunique() == 1).all()
+    assert set(regions["split"]) == {"train", "valid", "test"}
+
+
+def test_split_files_agree_with_regions(tiny):
+    workdir, seqdir, regions, _ = tiny
+    seen = []
+    for split in ("train", "valid", "test"):
+        d = read_split(seqdir / f"{split}.h5")
+        assert d.tasks == ["peaks"] and d.task_type == "binary" and d.sequence_length == 200
+        sub = regions.iloc[d.region_index]
+        assert (sub["split"] == split).all()
+        np.testing.assert_array_equal(d.labels[:, 0], sub["peaks"].to_numpy())
+        assert (d.codes == 4).mean() < 0.01
+        seen.append(d.region_index)
+    assert np.array_equal(np.sort(np.concatenate(seen)), np.arange(len(regions)))
+    # planted motifs are in the positives' sequences: the CTCF core is enriched there
+    d = read_split(seqdir / "train.h5")
+    from peak2motif.sequences import decode
+
+    seqs = [decode(c) for c in d.codes]
+    hit = np.array([("CCCTC" in s or "GAGGG" in s) for s in seqs])
+    y = d.labels[:, 0] == 1
+    assert hit[y].mean() > hit[~y].mean() + 0.1
