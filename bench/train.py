@@ -20,7 +20,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-
 from peak2motif.model import build_model, compile_model, with_defaults  # noqa: E402
 from peak2motif.sequences import write_split  # noqa: E402
 from peak2motif.train import configure_runtime, memory_dataset, stream_dataset  # noqa: E402
@@ -72,8 +71,10 @@ def main() -> None:
     disk, mem = np.median(results["disk"]), np.median(results["memory"])
     print(f"sequences: {args.n} x {args.length} bp, batch {bs}, threads {args.threads}")
     print(f"{'pipeline':<28}{'seq/s (median)':>16}{'runs':>30}")
-    print(f"{'HDF5 streamed (from disk)':<28}{disk:>16.0f}{str([round(x) for x in results['disk']]):>30}")
-    print(f"{'in-memory tensors':<28}{mem:>16.0f}{str([round(x) for x in results['memory']]):>30}")
+    for label, key, value in (("HDF5 streamed (from disk)", "disk", disk),
+                              ("in-memory tensors", "memory", mem)):
+        runs = str([round(x) for x in results[key]])
+        print(f"{label:<28}{value:>16.0f}{runs:>30}")
     print(f"ratio streamed / in-memory: {disk / mem:.3f} (target >= 0.95)")
 
 

@@ -8,7 +8,6 @@ import keras
 import numpy as np
 import pytest
 import yaml
-
 from peak2motif.config import check_config
 from peak2motif.errors import InputError
 from peak2motif.model import (

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from snakemake.utils import Paramspace
-from training_fixtures import make_splits
-
 from peak2motif.errors import InputError
 from peak2motif.model import with_defaults
 from peak2motif.sweep import (
@@ -18,6 +15,8 @@ from peak2motif.sweep import (
     summarize,
     train_point,
 )
+from snakemake.utils import Paramspace
+from training_fixtures import make_splits
 
 GRID = {"training.optimizer.learning_rate": [0.01, 0.001], "model.conv_blocks.0.filters": [4, 8]}
 
@@ -98,7 +97,8 @@ def test_four_point_sweep_trains_and_selects(tmp_path):
     out.mkdir()
     best = select_model(
         names, overrides, [tmp_path / n / "metrics.tsv" for n in names],
-        [tmp_path / n / "history.tsv" for n in names], [tmp_path / n / "model.keras" for n in names],
+        [tmp_path / n / "history.tsv" for n in names],
+        [tmp_path / n / "model.keras" for n in names],
         [tmp_path / n / "model.h5" for n in names], "auprc", out / "summary.tsv",
         out / "summary.html", out / "model.keras", out / "model.h5", out / "history.tsv")
     summary = pd.read_csv(out / "summary.tsv", sep="\t")

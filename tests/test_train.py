@@ -7,8 +7,6 @@ import json
 import keras
 import numpy as np
 import pytest
-from training_fixtures import make_splits
-
 from peak2motif.errors import InputError
 from peak2motif.evaluate import predict_split
 from peak2motif.model import with_defaults
@@ -21,6 +19,7 @@ from peak2motif.train import (
     stream_dataset,
     train_model,
 )
+from training_fixtures import make_splits
 
 SMALL_MODEL = {"conv_blocks": [{"filters": 8, "kernel_size": 9, "pool_size": 4, "dropout": 0.1}],
                "dense_blocks": [{"units": 8, "dropout": 0.1}]}
