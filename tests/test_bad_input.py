@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 from conftest import run_snakemake
-from genome_fixture import spread_peaks, write_genome, write_peaks
+from genome_fixture import spread_peaks, write_genome
 
 LENGTHS = {"chr1": 30_000, "chr2": 30_000, "chr3": 30_000, "chr4": 30_000}
 TARGET = "results/bad/sequences/regions.tsv"

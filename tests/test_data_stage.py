@@ -3,7 +3,6 @@
 import numpy as np
 import pandas as pd
 import pytest
-
 from peak2motif.sequences import read_split
 
 pytestmark = pytest.mark.slow

@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from genome_fixture import write_genome
-
 from peak2motif.errors import InputError
 from peak2motif.extract import dinuc_shuffle_codes, extract_sequences, iter_codes, window_stats
 from peak2motif.sequences import decode, encode, read_split

@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from genome_fixture import narrowpeak, spread_peaks, write_genome, write_peaks
-
 from peak2motif.errors import InputError
 from peak2motif.regions import assign_splits, prepare_regions, read_bed, resolve_task_type
 

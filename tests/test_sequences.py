@@ -1,11 +1,10 @@
 """The shared encodings and split-file format (peak2motif.sequences)."""
 
 import numpy as np
-
 from peak2motif.sequences import (
+    append_split,
     codes_from_one_hot,
     create_split,
-    append_split,
     decode,
     encode,
     one_hot,

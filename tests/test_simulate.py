@@ -3,7 +3,6 @@
 import numpy as np
 import pandas as pd
 import pytest
-
 from peak2motif.errors import InputError
 from peak2motif.sequences import encode
 from peak2motif.simulate import Motif, markov_chain, resolve_motifs, simulate_demo
@@ -11,7 +10,8 @@ from peak2motif.simulate import Motif, markov_chain, resolve_motifs, simulate_de
 # A strong toy motif (GATAAG-like) and a longer one, so tests need no JASPAR look-up.
 TOY = [
     Motif("TOY1", "toy1", np.full((6, 4), 0.01) + np.eye(4)[[2, 0, 3, 0, 0, 2]] * 0.96),
-    Motif("TOY2", "toy2", np.full((10, 4), 0.01) + np.eye(4)[[1, 1, 2, 1, 3, 3, 0, 2, 1, 2]] * 0.96),
+    Motif("TOY2", "toy2",
+          np.full((10, 4), 0.01) + np.eye(4)[[1, 1, 2, 1, 3, 3, 0, 2, 1, 2]] * 0.96),
 ]
 
 

@@ -532,7 +532,9 @@ def prepare_regions(
                     free = _allowed_space(kept_lengths, exclude, width, Path(tmpd))
                     cand = pd.DataFrame(columns=["chrom", "start", "end"])
                     cgc = np.array([])
-                    for rnd in range(POOL_ROUNDS):
+                    rounds = 0
+                    while rounds < POOL_ROUNDS:
+                        rounds += 1
                         more = _random_windows(free, max(POOL_FACTOR * n_neg, 100), width, rng)
                         if len(cand):
                             more = more[~_overlaps(more, cand)]
@@ -543,7 +545,7 @@ def prepare_regions(
                         if _bin_deficit(gc, cgc, ratio, int(neg.get("gc_bins", 20))) == 0:
                             break
                     log.info("gc_matched: %d candidate windows in %d round(s)", len(cand),
-                             rnd + 1)
+                             rounds)
                 if strategy == "flanks":
                     pick = np.sort(rng.choice(len(cand), size=min(n_neg, len(cand)),
                                               replace=False))
