@@ -3,7 +3,7 @@
 Same model (the default-like architecture: Conv1D valid, BatchNormalization, ReLU,
 AveragePooling1D, Dropout, Flatten, Dense, sigmoid Activation), same sequences, same
 10 dinucleotide-shuffled references per sequence (DeepLIFT and shap), same run.
-Gradient x input needs no reference. DeepLIFT runs in its spawned child process; its time is
+Gradient x input needs no reference. DeepLIFT runs in its child process; its time is
 measured there (conversion excluded and reported separately), as the workflow uses it.
 
     .venv/bin/python bench/attribute.py [--n 200] [--length 200] [--refs 10] [--threads 2]

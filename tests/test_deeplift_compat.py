@@ -1,7 +1,7 @@
 """deeplift on TF 2.21 through peak2motif.deeplift_compat.
 
 deeplift disables TF2 behaviour process-wide, so every deeplift run here goes through
-``run_deeplift`` (a spawned child); this pytest process stays eager.
+``run_deeplift`` (a child process); this pytest process stays eager.
 """
 
 from __future__ import annotations

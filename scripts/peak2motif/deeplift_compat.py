@@ -6,7 +6,7 @@ vendored copy:
 
 1. ``tf.compat.v1.disable_v2_behavior()`` is called before deeplift builds anything. This is
    process-wide and breaks eager Keras in the same process, so the workflow runs deeplift in a
-   child process (:func:`run_deeplift`, spawn context); the parent stays eager for Keras and shap.
+   child Python process (:func:`run_deeplift`); the parent stays eager for Keras and shap.
 2. deeplift's ``import tensorflow`` resolves to ``tf.compat.v1`` while deeplift is imported
    (``sys.modules['tensorflow']`` is swapped and restored, :func:`import_deeplift`).
 3. The Keras 3 ``model_config`` inside the ``.h5`` is rewritten (:func:`deeplift_model_config`):
@@ -25,10 +25,8 @@ nonlinearity class registered here (:class:`_Exponential`), because deeplift's
 
 from __future__ import annotations
 
-import concurrent.futures
 import json
 import logging
-import multiprocessing
 import os
 import sys
 import tempfile
@@ -402,9 +400,13 @@ def _worker(h5_path: str, codes: np.ndarray, ref_codes: np.ndarray | None,
 
 def run_deeplift(h5_path: str | Path, codes: np.ndarray, *, ref_codes: np.ndarray | None = None,
                  fixed_ref: np.ndarray | None = None, mode: str = "GenomicsDefault",
-                 task_index: int = 0, batch_size: int = 256, threads: int = 1,
+                 task_index: int = 0, batch_size: int = 128, threads: int = 1,
                  rescale_sample: int = 0) -> dict:
-    """Run :class:`DeepLiftScorer` in a fresh child process, so this process stays eager.
+    """Run :class:`DeepLiftScorer` in a fresh Python process, so this process stays eager.
+
+    The child is ``python -m peak2motif.deeplift_compat`` with arrays passed through a
+    temporary ``.npz`` (not ``multiprocessing``: its spawn start method re-runs the parent's
+    main script, which for a Snakemake ``script:`` fails).
 
     Parameters
     ----------
@@ -414,7 +416,6 @@ def run_deeplift(h5_path: str | Path, codes: np.ndarray, *, ref_codes: np.ndarra
         ``(N, R, L)`` uint8 codes of R references per sequence (e.g. dinucleotide shuffles), or
     fixed_ref
         ``(L, 4)`` float32, one reference shared by all sequences (uniform, zeros, GC).
-
     rescale_sample
         Also score the first ``rescale_sample`` sequences in Rescale mode
         (``rescale_hypothetical``): the mode shap DeepExplainer implements, for the cross-check.
@@ -422,12 +423,60 @@ def run_deeplift(h5_path: str | Path, codes: np.ndarray, *, ref_codes: np.ndarra
     Returns
     -------
     The dict of :meth:`DeepLiftScorer.score`, plus ``convert_seconds`` and ``score_seconds``.
-    Errors raised in the child (e.g. :class:`InputError`) are re-raised here.
+    An :class:`InputError` raised in the child (e.g. an unsupported model) is raised here.
     """
     if (ref_codes is None) == (fixed_ref is None):
         raise ValueError("give exactly one of ref_codes and fixed_ref")
-    ctx = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
-        future = pool.submit(_worker, str(h5_path), codes, ref_codes, fixed_ref, mode,
-                             task_index, batch_size, threads, rescale_sample)
-        return future.result()
+    import subprocess
+
+    with tempfile.TemporaryDirectory(prefix="deeplift_") as tmp:
+        inp, out = Path(tmp, "in.npz"), Path(tmp, "out.npz")
+        arrays = {"codes": codes}
+        if ref_codes is not None:
+            arrays["ref_codes"] = ref_codes
+        else:
+            arrays["fixed_ref"] = np.asarray(fixed_ref, dtype=np.float32)
+        np.savez(inp, **arrays)
+        args = dict(h5_path=str(h5_path), mode=mode, task_index=task_index,
+                    batch_size=batch_size, threads=threads, rescale_sample=rescale_sample)
+        Path(tmp, "args.json").write_text(json.dumps(args))
+        package_root = str(Path(__file__).resolve().parents[1])
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            [package_root] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])))
+        proc = subprocess.run([sys.executable, "-m", "peak2motif.deeplift_compat", tmp],
+                              capture_output=True, text=True, env=env)
+        error = Path(tmp, "error.json")
+        if error.exists():
+            err = json.loads(error.read_text())
+            if err["type"] == "InputError":
+                raise InputError(err["message"])
+            raise RuntimeError(f"deeplift failed: {err['type']}: {err['message']}")
+        if proc.returncode != 0 or not out.exists():
+            raise RuntimeError(f"deeplift child process failed ({proc.returncode}):\n"
+                               f"{proc.stderr[-4000:]}")
+        with np.load(out) as res:
+            result = {k: res[k] for k in res.files}
+    for key in ("convert_seconds", "score_seconds", "target_layer_idx"):
+        result[key] = result[key].item()
+    return result
+
+
+def _main(folder: str) -> None:
+    """Child entry point: read ``in.npz`` and ``args.json`` in ``folder``, write ``out.npz``."""
+    folder_path = Path(folder)
+    args = json.loads((folder_path / "args.json").read_text())
+    try:
+        with np.load(folder_path / "in.npz") as data:
+            arrays = {k: data[k] for k in data.files}
+        out = _worker(args["h5_path"], arrays["codes"], arrays.get("ref_codes"),
+                      arrays.get("fixed_ref"), args["mode"], args["task_index"],
+                      args["batch_size"], args["threads"], args["rescale_sample"])
+    except Exception as exc:  # reported to the parent, which re-raises it
+        (folder_path / "error.json").write_text(
+            json.dumps({"type": type(exc).__name__, "message": str(exc)}))
+        raise
+    np.savez(folder_path / "out.npz", **{k: np.asarray(v) for k, v in out.items()})
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1])
