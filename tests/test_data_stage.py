@@ -2,8 +2,9 @@
 
 import numpy as np
 import pandas as pd
+import pyfaidx
 import pytest
-from peak2motif.sequences import read_split
+from peak2motif.sequences import encode, read_split
 
 pytestmark = pytest.mark.slow
 
@@ -52,11 +53,9 @@ def test_split_files_agree_with_regions(tiny):
         assert (d.codes == 4).mean() < 0.01
         seen.append(d.region_index)
     assert np.array_equal(np.sort(np.concatenate(seen)), np.arange(len(regions)))
-    # planted motifs are in the positives' sequences: the CTCF core is enriched there
-    d = read_split(seqdir / "train.h5")
-    from peak2motif.sequences import decode
-
-    seqs = [decode(c) for c in d.codes]
-    hit = np.array([("CCCTC" in s or "GAGGG" in s) for s in seqs])
-    y = d.labels[:, 0] == 1
-    assert hit[y].mean() > hit[~y].mean() + 0.1
+    # the stored codes are the genome's bases at each region (lower case read as bases)
+    fa = pyfaidx.Fasta(str(workdir / "resources" / "tiny" / "genome.fa"), as_raw=True)
+    d = read_split(seqdir / "valid.h5")
+    for row in np.random.default_rng(0).choice(len(d.codes), size=50, replace=False):
+        r = regions.iloc[d.region_index[row]]
+        np.testing.assert_array_equal(d.codes[row], encode(fa[r.chrom][r.start:r.end]))
