@@ -19,14 +19,12 @@ Usage: ``.venv/bin/python bench/extract.py [--regions 100000] [--width 1000] [--
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -108,16 +106,27 @@ BASELINE = textwrap.dedent("""
 """)
 
 
-def measure(cmd: list[str] | str, shell: bool = False) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one subprocess and the children it waited for."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, shell=shell, executable="/bin/bash" if shell else None)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode:
-        raise SystemExit(f"benchmark command failed ({proc.returncode}): {cmd}")
-    return wall, usage.ru_maxrss / 1024
+# A small launcher process runs each measured command: ru_maxrss survives exec, so a command
+# forked straight from this (large) process would report this process's memory as its own.
+LAUNCHER = (
+    "import os, subprocess, sys, time\n"
+    "t0 = time.perf_counter()\n"
+    "p = subprocess.Popen(sys.argv[1:], shell=len(sys.argv) == 2, executable="
+    "'/bin/bash' if len(sys.argv) == 2 else None)\n"
+    "_, st, ru = os.wait4(p.pid, 0)\n"
+    "print(time.perf_counter() - t0, ru.ru_maxrss, os.waitstatus_to_exitcode(st))\n"
+)
+
+
+def measure(cmd: list[str] | str) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of one command and the children it waited for."""
+    args = [cmd] if isinstance(cmd, str) else cmd
+    out = subprocess.run([PY, "-S", "-c", LAUNCHER, *args], capture_output=True, text=True,
+                         check=True).stdout.split()
+    wall, maxrss, rc = float(out[0]), int(out[1]), int(out[2])
+    if rc:
+        raise SystemExit(f"benchmark command failed ({rc}): {cmd}")
+    return wall, maxrss / 1024
 
 
 def run_ours(tmp: Path, genome: Path, regions: Path) -> tuple[float, float]:
@@ -133,7 +142,7 @@ def run_baseline(tmp: Path, genome: Path, bed: Path, width: int) -> tuple[float,
                                       width=width))
     bedtools = shutil.which("bedtools") or "/usr/bin/bedtools"
     return measure(f"set -o pipefail; {bedtools} getfasta -fi {genome} -bed {bed} -tab "
-                   f"| {PY} {script}", shell=True)
+                   f"| {PY} {script}")
 
 
 def main() -> None:
