@@ -100,7 +100,9 @@ def _check_inputs_exist():
     made_here = _simulated_paths()
     for name, ds in config["datasets"].items():
         peaks = ds["peaks"] if isinstance(ds["peaks"], dict) else {"peaks": ds["peaks"]}
-        files = [("genome", ds["genome"])] + [(f"peaks: {t}", p) for t, p in peaks.items()]
+        files = [("genome", ds["genome"])] + [
+            (f"peaks: {t}", p) for t, p in peaks.items()
+        ]
         if ds.get("blacklist"):
             files.append(("blacklist", ds["blacklist"]))
         for key, path in files:

@@ -39,6 +39,14 @@ def test_verdicts_and_loud_failure():
     checks.raise_on_failure(table[table["status"] != "FAIL"])  # nothing failed: no error
 
 
+def test_nan_in_a_checked_quantity_fails():
+    values = {"summation_to_delta_max_abs_error": float("nan"), "nonfinite_contributions": 3.0}
+    table = checks.verdicts(values, DEFAULTS)
+    assert set(table["status"]) == {"FAIL"}
+    with pytest.raises(checks.CheckFailed, match="NaN or infinite"):
+        checks.raise_on_failure(table)
+
+
 def test_planted_mask_and_auroc():
     windows = pd.DataFrame({"chrom": ["chr1", "chr1", "chr2"], "start": [100, 200, 0]})
     planted = pd.DataFrame({"chrom": ["chr1", "chr1"], "start": [105, 195], "end": [110, 203]})

@@ -119,6 +119,25 @@ def test_exponential_first_layer_is_converted(tmp_path):
     assert np.abs(out["contrib_sum"] - delta).max() < 1e-4
 
 
+def test_exponential_stays_finite_where_input_equals_reference(tmp_path):
+    # Regression: deeplift evaluates its Rescale fallback gradient (used where input and
+    # reference agree) at the output reference; for exp that was exp(exp(.)), inf once the
+    # activation passed 88, and 0 * inf made NaN multipliers on trained models.
+    model = toy_model(length=40, train=False, seed=2, layers=[
+        keras.layers.Conv1D(4, 5, activation="exponential"), keras.layers.AveragePooling1D(4),
+        keras.layers.Flatten(), keras.layers.Dense(1)])
+    weights = model.layers[0].get_weights()
+    model.layers[0].set_weights([weights[0] * 4, weights[1] + 3])
+    path = _save(model, tmp_path)
+    codes = toy_data(6, 40, seed=7)[0]
+    ref_codes = np.repeat(codes[:, None], 2, axis=1)
+    ref_codes[:, :, 20:] = np.random.default_rng(1).integers(0, 4, (6, 2, 20))  # half equal
+    out = run_deeplift(path, codes, ref_codes=ref_codes, mode="Rescale")
+    assert np.isfinite(out["hypothetical"]).all()
+    delta = out["logit"][:, None] - out["logit_ref"]
+    np.testing.assert_allclose(out["contrib_sum"], delta, rtol=1e-4, atol=1e-3)
+
+
 def test_unknown_mode_is_reported_from_the_child(trained):
     _, path = trained
     with pytest.raises(InputError, match="unknown DeepLIFT mode"):

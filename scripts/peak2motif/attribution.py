@@ -282,6 +282,7 @@ def compute_contributions(
     onehot = one_hot(codes)
     hyp = res["hypothetical"]
     actual = hyp * onehot
+    values["nonfinite_contributions"] = float((~np.isfinite(hyp)).sum())
     per_pair, per_seq = checks.summation_to_delta_errors(
         res["contrib_sum"], res["logit"], res["logit_ref"])
     values["summation_to_delta_max_abs_error"] = float(per_pair.max())

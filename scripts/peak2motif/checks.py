@@ -192,7 +192,7 @@ def interpretability_auroc(actual: np.ndarray, windows: pd.DataFrame,
 
     mask = planted_mask(windows, planted, actual.shape[1])
     keep = mask.any(1)
-    if not keep.any() or mask[keep].all():
+    if not keep.any() or mask[keep].all() or not np.isfinite(actual[keep]).all():
         return float("nan")
     score = np.abs(actual[keep].sum(-1))
     return float(roc_auc_score(mask[keep].ravel(), score.ravel()))
@@ -212,13 +212,15 @@ def verdicts(values: dict[str, float], settings: dict) -> pd.DataFrame:
         "shap_correlation": (">=", settings["shap_min_correlation"]),
         "reference_identical_fraction": ("<=", settings["max_identical_reference_fraction"]),
         "reference_dinucleotide_mismatches": ("<=", 0),
+        "nonfinite_contributions": ("<=", 0),
     }
     rows = []
     for name, value in values.items():
         op, limit = limits.get(name, (None, None))
-        if op is None or limit is None or value is None or np.isnan(value):
+        if op is None or limit is None or value is None:
             status, threshold = "recorded", ""
         else:
+            # NaN compares False both ways, so a NaN in a checked quantity fails the check.
             ok = value <= limit if op == "<=" else value >= limit
             status, threshold = ("pass" if ok else "FAIL"), f"{op} {limit:g}"
         rows.append({"check": name, "value": value, "threshold": threshold, "status": status})
@@ -249,6 +251,11 @@ _HINTS = {
     ),
     "reference_dinucleotide_mismatches": (
         "the shuffled references do not keep dinucleotide counts: a bug in the shuffle"
+    ),
+    "nonfinite_contributions": (
+        "some contributions are NaN or infinite: an activation overflowed in the DeepLIFT "
+        "graph. Check the model's activations (e.g. an exponential first layer with very "
+        "large inputs) or use `attribution: mode: RevealCancel`"
     ),
 }
 

@@ -210,6 +210,14 @@ def _register_exponential(kc, dl_layers, tf1) -> None:
         def _get_gradient_at_activation(self, activation_vars):
             return tf1.exp(activation_vars)
 
+        def _build_fwd_pass_vars(self):
+            super()._build_fwd_pass_vars()
+            # deeplift takes the Rescale fallback gradient (used where input and reference are
+            # within 1e-7) at the layer's *output* reference, which is right for ReLU only;
+            # exp'(ref_in) is exp(ref_in), the output reference itself. exp(exp(.)) overflowed
+            # to inf and 0 * inf gave NaN multipliers on trained models.
+            self._gradient_at_default_activation = self.get_reference_vars()
+
     def exponential_conversion(name, verbose, nonlinear_mxts_mode, **kwargs):
         return [_Exponential(name=name, verbose=verbose, nonlinear_mxts_mode=nonlinear_mxts_mode)]
 
@@ -260,7 +268,7 @@ class DeepLiftScorer:
                 str(h5_path), json_file=str(json_file), verbose=False,
                 nonlinear_mxts_mode=getattr(kc.NonlinearMxtsMode, MODES[mode]),
             )
-        layers = model.get_layers()
+        layers = self.layers = model.get_layers()
         # The target is the last layer before the output nonlinearity (logits); a linear output
         # activation converts to nothing, so then the last layer is the target itself.
         is_act = isinstance(layers[-1], dl["layers"].Activation)
