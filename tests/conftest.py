@@ -46,3 +46,24 @@ def tiny_run(tmp_path_factory) -> Path:
     shutil.copy(CONFIGS / "tiny.yaml", workdir / "tiny.yaml")
     run_snakemake(workdir, "--cores", "2", configfile=workdir / "tiny.yaml")
     return workdir
+
+
+@pytest.fixture(scope="session")
+def control_run(tmp_path_factory) -> Path:
+    """The negative control: tiny.yaml's settings on a simulation with no planted motif.
+
+    Return the working directory; results are under ``results/control``.
+    """
+    import yaml
+
+    workdir = tmp_path_factory.mktemp("control")
+    config = yaml.safe_load((CONFIGS / "tiny.yaml").read_text())
+    config["datasets"] = {"control": {"genome": "resources/control/genome.fa",
+                                      "peaks": "resources/control/peaks.narrowPeak"}}
+    config["simulate"] = {"control": {"seed": 4, "n_chromosomes": 3,
+                                      "chromosome_length": 1_000_000, "n_peaks": 600,
+                                      "motifs": []}}
+    (workdir / "control.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    run_snakemake(workdir, "--cores", "2", "results/control/motifs/motifs.html",
+                  configfile=workdir / "control.yaml")
+    return workdir

@@ -31,9 +31,9 @@ def test_checks_pass_and_contributions_are_exact(out):
 def test_planted_motifs_carry_the_contributions(out):
     """Interpretability AUROC (Koo & Ploenzke 2021) on the simulated truth; target 0.90."""
     value = pd.read_csv(out / "checks.tsv", sep="\t").set_index("check")["value"]
-    # The tiny model is weak (validation AUROC about 0.8): 0.72 measured; the 0.90 target is
-    # for a well-trained model (0.905 on the default architecture in BENCHMARKS.md).
-    assert value["interpretability_auroc"] >= 0.65
+    # Measured 0.88 on tiny (test auROC of its model 0.83) and 0.95 on the demo; the 0.90
+    # target holds for the demo's better-trained model.
+    assert value["interpretability_auroc"] >= 0.8
 
 
 def test_contributions_file_follows_the_contract(out, tiny_run):

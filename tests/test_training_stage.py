@@ -21,9 +21,9 @@ def test_tiny_model_learns_the_planted_motifs(tiny_run):
     metrics = pd.read_csv(tiny_run / "results/tiny/evaluation/metrics.tsv", sep="\t")
     assert list(metrics.columns) == ["task", "split", "metric", "value"]
     test = metrics[metrics.split == "test"].set_index("metric").value
-    # Above chance (0.5), not "> 0.9": the tiny set is small and its PWM-sampled sites are
-    # weak (test auROC 0.67 measured with val_loss early stopping; see tests/configs/tiny.yaml).
-    assert test["auroc"] > 0.65
+    # Measured 0.83 on tiny (0.92 on the 4000-peak demo). The "> 0.9" holds for the
+    # demo; the tiny set (1200 peaks, 25 epochs) is sized for CI time.
+    assert test["auroc"] > 0.75
     assert test["auprc"] > test["positive_fraction"] + 0.1
     model = keras.models.load_model(tiny_run / "results/tiny/model/model.keras")
     assert isinstance(model, keras.Sequential)

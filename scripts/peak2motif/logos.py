@@ -193,11 +193,14 @@ def motifs_html(
             if c in table and not (c in ("seqlet_fraction_in_planted", "planted_motif")
                                    and table[c].isna().all())
         ]
-        parts.append("<table><tr>" + "".join(f"<th>{esc(c)}</th>" for c in shown))
-        parts.append("<th>logo (CWM, and best match below)</th></tr>")
+        # The logo goes second, so the report shows it without scrolling sideways.
+        parts.append("<table><tr><th>pattern</th><th>logo (CWM, and best match below)</th>"
+                     + "".join(f"<th>{esc(c)}</th>" for c in shown[1:]) + "</tr>")
         for _, row in table.iterrows():
-            cells = []
-            for c in shown:
+            logo = logo_files.get(row["pattern"])
+            cells = [f"<td>{esc(str(row['pattern']))}</td>",
+                     f"<td>{_img(logo) if logo else ''}</td>"]
+            for c in shown[1:]:
                 v = row[c]
                 if v is None or (isinstance(v, float) and np.isnan(v)):
                     text = "" if c.startswith(("match", "second")) else "NA"
@@ -206,8 +209,6 @@ def motifs_html(
                 else:
                     text = str(v)
                 cells.append(f"<td>{esc(text)}</td>")
-            logo = logo_files.get(row["pattern"])
-            cells.append(f"<td>{_img(logo) if logo else ''}</td>")
             parts.append("<tr>" + "".join(cells) + "</tr>")
         parts.append("</table>")
         if table["match_id"].isna().any():
