@@ -1,5 +1,6 @@
 """Helpers shared by all rules: config validation, dataset look-ups, target lists."""
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -9,6 +10,9 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import update_config, validate
 
 sys.path.insert(0, str(Path(workflow.basedir, "scripts")))
+# TensorFlow's C++ start-up notices (oneDNN, CPU features) drown the rule logs; warnings and
+# errors still show. Jobs inherit this, locally and on SLURM (where they re-read this file).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 from peak2motif.config import check_config
 from peak2motif.errors import InputError

@@ -96,3 +96,16 @@ def test_plain_gzip_genome_is_refused_with_a_fix(tmp_path):
         fh.write(">a\nACGT\n")
     with pytest.raises(InputError, match="bgzip"):
         list(iter_codes(p, np.array(["a"]), np.array([0]), np.array([2])))
+
+
+def test_bgzip_genome_reads_like_the_plain_one(fasta, tmp_path):
+    from Bio import bgzf
+
+    packed = tmp_path / "g.fa.gz"
+    with bgzf.BgzfWriter(str(packed), "wb") as out:
+        out.write(fasta.read_bytes())
+    args = (np.array(["c1", "c2"]), np.array([2, 3]), np.array([8, 9]))
+    plain = np.vstack([c for _, c in iter_codes(fasta, *args)])
+    bgz = np.vstack([c for _, c in iter_codes(packed, *args)])
+    np.testing.assert_array_equal(bgz, plain)
+    assert [decode(c) for c in bgz] == ["GTACGT", "GCCCCA"]

@@ -30,8 +30,29 @@ def _read_fasta(path):
 def sim(tmp_path_factory):
     d = tmp_path_factory.mktemp("sim")
     simulate_demo(d / "g.fa", d / "p.narrowPeak", d / "t.tsv", seed=5, n_chromosomes=3,
-                  chromosome_length=200_000, n_peaks=60, motif_list=TOY, plant_within=30)
+                  chromosome_length=200_000, n_peaks=60, motif_list=TOY, plant_within=30,
+                  planted_fraction=0.8)
     return d
+
+
+def test_sample_site_respects_the_score_threshold():
+    from peak2motif.simulate import sample_site
+
+    pfm = np.full((8, 4), 0.1)
+    pfm[np.arange(8), [0, 1, 2, 3, 0, 1, 2, 3]] = 0.7
+    logodds = np.log2((pfm + 1e-3) / (1 + 4e-3) / 0.25)
+    worst, best = logodds.min(1).sum(), logodds.max(1).sum()
+    rng = np.random.default_rng(0)
+
+    def scores(threshold):
+        sites = [sample_site(pfm, rng, threshold) for _ in range(300)]
+        return np.array([logodds[np.arange(8), site].sum() for site in sites])
+
+    free, strong = scores(0.0), scores(0.8)
+    assert free.min() < worst + 0.8 * (best - worst)  # plain samples include weak sites
+    assert strong.min() >= worst + 0.8 * (best - worst) - 1e-9
+    assert len({tuple(sample_site(pfm, rng, 0.8)) for _ in range(50)}) > 1  # still sampled
+    assert (sample_site(pfm, rng, 1.0) == [0, 1, 2, 3, 0, 1, 2, 3]).all()  # consensus only
 
 
 def test_markov_chain_gc_and_cpg_depletion():
@@ -59,7 +80,7 @@ def test_markov_chain_follows_transitions_exactly():
 def test_simulation_is_deterministic(sim, tmp_path):
     simulate_demo(tmp_path / "g.fa", tmp_path / "p.narrowPeak", tmp_path / "t.tsv", seed=5,
                   n_chromosomes=3, chromosome_length=200_000, n_peaks=60, motif_list=TOY,
-                  plant_within=30)
+                  plant_within=30, planted_fraction=0.8)
     for f in ("g.fa", "p.narrowPeak", "t.tsv", "g.fa.fai"):
         assert (tmp_path / f).read_bytes() == (sim / f).read_bytes()
 
