@@ -194,6 +194,57 @@ def sample_site(
     return logodds.argmax(1).astype(np.uint8)
 
 
+def _relative_scores(x: np.ndarray, logodds: np.ndarray) -> np.ndarray:
+    """Best-strand log-odds of every window of ``x`` ``(n,)`` codes, scaled so that the
+    PFM's worst possible score is 0 and its best is 1; shape ``(n - W + 1,)``."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    w = len(logodds)
+    worst, best = logodds.min(1).sum(), logodds.max(1).sum()
+    win = sliding_window_view(x, w)
+    cols = np.arange(w)
+    fwd = logodds[cols, win].sum(1)
+    rev = logodds[cols, (3 - win)[:, ::-1]].sum(1)
+    return (np.maximum(fwd, rev) - worst) / (best - worst)
+
+
+def scrub_chance_sites(
+    x: np.ndarray, keep: list[tuple[int, int]], pfms: list[np.ndarray], threshold: float,
+    rng: np.random.Generator, max_rounds: int = 20,
+) -> int:
+    """Break up chance matches of ``pfms`` scoring >= ``threshold`` in ``x`` (in place).
+
+    Windows overlapping a ``keep`` interval (a planted site, offsets into ``x``) are left
+    alone. A chance match is replaced by a dinucleotide shuffle of itself, which keeps its
+    base and dinucleotide counts, so scrubbing adds no composition signal (GC, CpG) to peaks.
+    Without this the truth table misses chance sites as strong as planted ones, which the
+    model rightly scores. Returns the number of windows shuffled.
+    """
+    from deeplift.dinuc_shuffle import dinuc_shuffle
+
+    from peak2motif.sequences import codes_from_one_hot, one_hot
+
+    state = np.random.RandomState(int(rng.integers(2**31)))
+    changed = 0
+    for _ in range(max_rounds):
+        found = False
+        for pfm in pfms:
+            logodds = np.log2((pfm + 1e-3) / (1 + 4e-3) / 0.25)
+            w = len(pfm)
+            if len(x) < w:
+                continue
+            for i in np.flatnonzero(_relative_scores(x, logodds) >= threshold):
+                if any(i < b and a < i + w for a, b in keep):
+                    continue
+                shuffled = dinuc_shuffle(one_hot(x[i:i + w]), rng=state)
+                x[i:i + w] = codes_from_one_hot(shuffled)
+                changed += 1
+                found = True
+        if not found:
+            break
+    return changed
+
+
 def simulate_demo(
     genome_path: str | Path,
     peaks_path: str | Path,
@@ -212,6 +263,8 @@ def simulate_demo(
     soft_mask_fraction: float = 0.1,
     plant_within: int = 50,
     min_site_score: float = 0.0,
+    scrub_within: int = 0,
+    scrub_score: float = 0.8,
     jaspar_release: str = "JASPAR2024",
     motif_list: list[Motif] | None = None,
 ) -> dict[str, int]:
@@ -262,6 +315,7 @@ def simulate_demo(
 
     # peaks, planted instances and signal
     peak_rows, planted_rows = [], []
+    scrubbed = 0
     for i, (c, s) in enumerate(summits):
         name = f"peak{i + 1}"
         n_inst = motifs_per_peak if (plant and rng.random() < planted_fraction) else 0
@@ -282,6 +336,11 @@ def simulate_demo(
                 site = (3 - site)[::-1]
             seqs[c][start:start + w] = site
             planted_rows.append((c, start, start + w, strand, m.matrix_id, m.name, name))
+        if plant and scrub_within:
+            lo, hi = max(0, s - scrub_within), min(len(seqs[c]), s + scrub_within)
+            scrubbed += scrub_chance_sites(
+                seqs[c][lo:hi], [(a - lo, b - lo) for a, b in taken],
+                [m.pfm for m in plant], scrub_score, rng)
         n_here = len(taken)
         signal = float(np.exp(rng.normal(1.5, 0.35)) * (1 + 1.5 * n_here))
         left, right = int(rng.integers(100, 400)), int(rng.integers(100, 400))
@@ -319,7 +378,7 @@ def simulate_demo(
     with atomic_output(planted_path) as tmp:
         planted.to_csv(tmp, sep="\t", index=False)
     counts = {"chromosomes": len(chroms), "bp": sum(lengths.values()), "peaks": len(peaks),
-              "planted": len(planted)}
+              "planted": len(planted), "chance_sites_shuffled": scrubbed}
     log.info("simulated %s", counts)
     return counts
 
