@@ -152,3 +152,24 @@ def test_resolve_motifs_by_id_and_by_name():
 def test_unknown_motif_names_the_key_and_close_names():
     with pytest.raises(InputError, match=r"simulate: motifs.*close names: GATA\d"):
         resolve_motifs(["GATA"])
+
+
+def test_scrub_chance_sites_keeps_planted_sites_and_composition():
+    from peak2motif.simulate import _relative_scores, scrub_chance_sites
+
+    pfm = np.full((8, 4), 0.02)
+    pfm[np.arange(8), [0, 2, 0, 3, 0, 0, 2, 1]] = 0.94
+    logodds = np.log2((pfm + 1e-3) / (1 + 4e-3) / 0.25)
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 4, 400).astype(np.uint8)
+    site = np.array([0, 2, 0, 3, 0, 0, 2, 1], dtype=np.uint8)
+    x[50:58] = site  # planted
+    x[200:208] = site  # chance match
+    x[300:308] = (3 - site)[::-1]  # chance match, other strand
+    before = x.copy()
+    n = scrub_chance_sites(x, [(50, 58)], [pfm], 0.8, np.random.default_rng(1))
+    assert n >= 2
+    scores = _relative_scores(x, logodds)
+    assert scores[50] == 1.0  # the planted site is untouched
+    assert np.delete(scores, range(43, 58)).max() < 0.8  # no other strong site is left
+    assert (np.bincount(x, minlength=4) == np.bincount(before, minlength=4)).all()
