@@ -10,13 +10,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from peak2motif.config import check_config, load_schema
+from peak2motif.config import check_config, fill_defaults, load_schema
 from peak2motif.provenance import (
     COLUMNS,
     NOT_FOUND,
     collect_versions,
     dataset_config,
-    fill_defaults,
     python_packages,
     record_provenance,
     tool_version,

@@ -28,42 +28,25 @@ import numpy as np
 import pandas as pd
 
 from peak2motif import checks
+from peak2motif.config import with_defaults
 from peak2motif.errors import InputError
 from peak2motif.sequences import N_CODE, codes_from_one_hot, one_hot, read_split
 from peak2motif.utils import atomic_output
 
 log = logging.getLogger(__name__)
 
-# Mirrors the `attribution` defaults of config/config.schema.yaml, so the library runs without
-# Snakemake (tests, notebooks).
-DEFAULTS = {
-    "mode": "GenomicsDefault",
-    "reference": "dinuc_shuffle",
-    "n_references": 10,
-    "seed": 0,
-    "splits": ["test"],
-    "positives_only": True,
-    "max_sequences": 2000,
-    "task": None,
-    "batch_size": 128,
-    "summation_tolerance": 1e-3,
-    "logit_tolerance": 1e-3,
-    "shap_sample": 16,
-    "shap_min_correlation": 0.9,
-    "ism_sample": 4,
-    "max_identical_reference_fraction": 0.05,
-    "plot_sequences": 4,
-    "track_overlap": "mean",
-}
+# The `attribution` defaults of config/config.schema.yaml, for library callers without
+# Snakemake (tests, notebooks); the schema is their only source.
+DEFAULTS = with_defaults("attribution")
 
 
 def settings_with_defaults(cfg: dict | None) -> dict:
-    """The attribution settings: ``cfg`` over :data:`DEFAULTS`."""
+    """The attribution settings: ``cfg`` with the schema defaults filled in."""
     unknown = set(cfg or {}) - set(DEFAULTS)
     if unknown:
         raise InputError(f"unknown key(s) {sorted(unknown)}", key="attribution",
                          fix=f"use only {', '.join(DEFAULTS)}")
-    return {**DEFAULTS, **(cfg or {})}
+    return with_defaults("attribution", cfg)
 
 
 # --- references --------------------------------------------------------------------------

@@ -7,7 +7,9 @@ into one sentence: which key, what was expected, and how to fix it.
 
 from __future__ import annotations
 
+import copy
 import difflib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,8 @@ import jsonschema
 import yaml
 
 from peak2motif.errors import InputError
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "config.schema.yaml"
 
 
 def load_schema(path: str | Path) -> dict:
@@ -72,3 +76,40 @@ def check_config(config: dict, schema_path: str | Path) -> None:
              + (f" — {expected}" if expected else "")
              + " (config/README.md documents every key)"),
     )
+
+
+def _default_setting_validator():
+    """A Draft-7 validator that fills in schema defaults, as Snakemake's ``validate`` does."""
+    base = jsonschema.Draft7Validator
+    set_props = base.VALIDATORS["properties"]
+
+    def properties(validator, props, instance, schema):
+        if isinstance(instance, dict):
+            for name, sub in props.items():
+                if "default" in sub and name not in instance:
+                    instance[name] = copy.deepcopy(sub["default"])
+        yield from set_props(validator, props, instance, schema)
+
+    return jsonschema.validators.extend(base, {"properties": properties})
+
+
+def fill_defaults(instance: Any, schema: dict) -> Any:
+    """Return a copy of ``instance`` with the ``default`` of every missing schema key filled in.
+
+    The same rule as Snakemake's ``validate(set_default=True)``, so it follows ``properties``,
+    ``additionalProperties`` and ``$ref``, and a key whose default is a mapping is created and
+    filled in turn. ``instance`` must be valid (it is validated on the way).
+    """
+    out = copy.deepcopy(instance)
+    _default_setting_validator()(schema).validate(out)
+    return out
+
+
+def with_defaults(section: str, cfg: Mapping | None = None, schema_path=SCHEMA_PATH) -> dict:
+    """Return the config ``section`` (``model``, ``training``, ...) with schema defaults filled in.
+
+    Snakemake fills defaults for the workflow; this does the same for library callers and
+    tests, from the same schema, so defaults are written down once.
+    """
+    schema = load_schema(schema_path)
+    return fill_defaults(dict(cfg or {}), schema["properties"][section])

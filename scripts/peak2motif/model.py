@@ -16,22 +16,18 @@ convolution and its nonlinearity, and the output nonlinearity can be stripped fo
 
 ``cnn_lstm`` adds a (bidirectional) LSTM after the conv blocks and stays Sequential.
 ``cnn_attention`` adds a residual multi-head self-attention block; Keras has no Sequential
-form of self-attention, so it is a functional model. deeplift cannot explain either; the
-attribution stage falls back to another method for them.
+form of self-attention, so it is a functional model. deeplift cannot explain either: the
+attribution stage stops with an error that says so.
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-import jsonschema
 import keras
-import yaml
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "config.schema.yaml"
+from peak2motif.config import SCHEMA_PATH, with_defaults  # noqa: F401 (re-exported)
 
 TASK_TYPES = ("binary", "multitask", "multiclass", "regression")
 OUTPUT_ACTIVATION = {
@@ -47,33 +43,6 @@ LOSS = {
     "regression": "mse",
 }
 POOLING = {"average": keras.layers.AveragePooling1D, "max": keras.layers.MaxPooling1D}
-
-
-def _default_setting_validator():
-    """A Draft-7 validator that fills in schema defaults, as Snakemake's ``validate`` does."""
-    base = jsonschema.Draft7Validator
-    set_props = base.VALIDATORS["properties"]
-
-    def properties(validator, props, instance, schema):
-        if isinstance(instance, dict):
-            for name, sub in props.items():
-                if "default" in sub and name not in instance:
-                    instance[name] = copy.deepcopy(sub["default"])
-        yield from set_props(validator, props, instance, schema)
-
-    return jsonschema.validators.extend(base, {"properties": properties})
-
-
-def with_defaults(section: str, cfg: Mapping | None = None, schema_path=SCHEMA_PATH) -> dict:
-    """Return the config ``section`` (``model``, ``training``, ...) with schema defaults filled in.
-
-    Snakemake fills defaults for the workflow; this does the same for library callers and
-    tests, from the same schema, so defaults are written down once.
-    """
-    schema = yaml.safe_load(Path(schema_path).read_text())
-    out = copy.deepcopy(dict(cfg or {}))
-    _default_setting_validator()(schema["properties"][section]).validate(out)
-    return out
 
 
 def output_activation(model_cfg: Mapping, task_type: str) -> str:

@@ -15,7 +15,6 @@ Written to ``results/NAME/provenance/``:
 
 from __future__ import annotations
 
-import copy
 import html
 import importlib.metadata
 import logging
@@ -26,52 +25,17 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import yaml
 
+from peak2motif.config import fill_defaults
 from peak2motif.utils import atomic_output
 
 log = logging.getLogger(__name__)
 
 NOT_FOUND = "not found"
 COLUMNS = ["category", "name", "version"]
-
-
-def _resolve(schema: dict, root: dict) -> dict:
-    while "$ref" in schema:
-        node: Any = root
-        for part in schema["$ref"].lstrip("#/").split("/"):
-            node = node[part]
-        schema = {**node, **{k: v for k, v in schema.items() if k != "$ref"}}
-    return schema
-
-
-def fill_defaults(instance: Any, schema: dict, root: dict | None = None) -> Any:
-    """Return a copy of ``instance`` with the ``default`` of every missing schema key filled in.
-
-    Follows ``properties``, ``additionalProperties`` (mappings keyed by name, like ``datasets``)
-    and ``$ref``. A key whose default is a mapping (``{}``) is created and filled in turn.
-    """
-    root = schema if root is None else root
-    schema = _resolve(schema, root)
-    if not isinstance(instance, dict):
-        return copy.deepcopy(instance)
-    out = {}
-    props = schema.get("properties", {})
-    for key, sub in props.items():
-        sub = _resolve(sub, root)
-        if key in instance:
-            out[key] = fill_defaults(instance[key], sub, root)
-        elif "default" in sub:
-            out[key] = fill_defaults(copy.deepcopy(sub["default"]), sub, root)
-    extra = schema.get("additionalProperties")
-    for key, value in instance.items():
-        if key in props:
-            continue
-        out[key] = fill_defaults(value, extra, root) if isinstance(extra, dict) else value
-    return out
 
 
 def dataset_config(config: dict, dataset: str, schema: dict) -> dict:
