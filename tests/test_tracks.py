@@ -8,7 +8,8 @@ import pandas as pd
 import pyBigWig
 import pytest
 from peak2motif.errors import InputError
-from peak2motif.tracks import chrom_sizes, per_base_track, write_contribution_track
+from peak2motif.extract import chromosome_lengths
+from peak2motif.tracks import per_base_track, write_contribution_track
 
 
 def test_per_base_track_merges_overlaps():
@@ -29,7 +30,7 @@ def test_per_base_track_merges_overlaps():
 def test_write_contribution_track_skips_rows_without_coordinates(tmp_path):
     genome = tmp_path / "genome.fa"
     genome.write_text(">chr1\n" + "A" * 60 + "\n>chr2\n" + "C" * 30 + "\n")
-    assert chrom_sizes(genome) == {"chr1": 60, "chr2": 30}  # .fai built by pyfaidx
+    assert chromosome_lengths(genome) == {"chr1": 60, "chr2": 30}  # .fai built by pyfaidx
     regions = pd.DataFrame({"chrom": ["chr1", None, "chr2"], "start": [5, None, 20],
                             "end": [9, None, 24], "name": ["a", "shuffled", "c"]})
     regions.to_csv(tmp_path / "regions.tsv", sep="\t", index=False)

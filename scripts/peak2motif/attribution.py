@@ -27,10 +27,10 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from peak2motif import checks
+from peak2motif import checks, sequences
 from peak2motif.config import with_defaults
 from peak2motif.errors import InputError
-from peak2motif.sequences import N_CODE, codes_from_one_hot, one_hot, read_split
+from peak2motif.sequences import N_CODE, one_hot, read_split
 from peak2motif.utils import atomic_output
 
 log = logging.getLogger(__name__)
@@ -53,10 +53,7 @@ def settings_with_defaults(cfg: dict | None) -> dict:
 
 
 def dinuc_shuffle_codes(codes: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """``n`` dinucleotide-preserving shuffles of each sequence.
-
-    Uses ``deeplift.dinuc_shuffle`` on one-hot input (its string path fails on NumPy 2) with an
-    explicit ``RandomState`` (``rng=0`` would silently mean unseeded). N stays N.
+    """``n`` dinucleotide-preserving shuffles of each sequence, seeded.
 
     Parameters
     ----------
@@ -67,12 +64,10 @@ def dinuc_shuffle_codes(codes: np.ndarray, n: int, seed: int) -> np.ndarray:
     -------
     ``(N, n, L)`` uint8.
     """
-    from deeplift.dinuc_shuffle import dinuc_shuffle
-
     rng = np.random.RandomState(seed)
     out = np.empty((len(codes), n, codes.shape[1]), dtype=np.uint8)
     for i, row in enumerate(codes):
-        out[i] = codes_from_one_hot(dinuc_shuffle(one_hot(row), n, rng))
+        out[i] = sequences.dinuc_shuffle_codes(row, rng, n)
     return out
 
 

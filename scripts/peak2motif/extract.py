@@ -20,13 +20,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from peak2motif import sequences
 from peak2motif.errors import InputError
 from peak2motif.sequences import (
     append_split,
-    codes_from_one_hot,
     create_split,
     encode,
-    one_hot,
 )
 from peak2motif.utils import atomic_output
 
@@ -111,15 +110,8 @@ def window_stats(
 
 
 def dinuc_shuffle_codes(codes: np.ndarray, seed: int) -> np.ndarray:
-    """Dinucleotide shuffle of one sequence of codes ``(L,)`` with its own RandomState.
-
-    Uses deeplift's implementation on one-hot input (string input fails on NumPy 2). N
-    positions are all-zero one-hot rows, which it treats as a fifth symbol.
-    """
-    from deeplift.dinuc_shuffle import dinuc_shuffle
-
-    rng = np.random.RandomState(seed)
-    return codes_from_one_hot(dinuc_shuffle(one_hot(codes), rng=rng))
+    """Dinucleotide shuffle of one sequence of codes ``(L,)`` with its own RandomState."""
+    return sequences.dinuc_shuffle_codes(codes, np.random.RandomState(seed))
 
 
 def _row_seed(seed: int, row: int) -> int:

@@ -70,6 +70,21 @@ def codes_from_one_hot(x: np.ndarray) -> np.ndarray:
     return codes
 
 
+def dinuc_shuffle_codes(
+    codes: np.ndarray, rng: np.random.RandomState, n: int | None = None
+) -> np.ndarray:
+    """Dinucleotide-preserving shuffle of one sequence of codes ``(L,)``.
+
+    Returns ``(L,)``, or ``(n, L)`` for ``n`` shuffles. Uses ``deeplift.dinuc_shuffle`` on
+    one-hot input (its string path fails on NumPy 2) with an explicit ``RandomState``
+    (``rng=0`` would silently mean unseeded). N positions are all-zero one-hot rows, which it
+    treats as a fifth symbol, so N stays N. It keeps the first and last base.
+    """
+    from deeplift.dinuc_shuffle import dinuc_shuffle
+
+    return codes_from_one_hot(dinuc_shuffle(one_hot(codes), n, rng))
+
+
 def reverse_complement(x: np.ndarray) -> np.ndarray:
     """Reverse complement of one-hot ``(..., L, 4)``."""
     return x[..., ::-1, ::-1]

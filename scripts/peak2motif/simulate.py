@@ -181,7 +181,7 @@ def sample_site(
     on strong sites; plain PFM samples are often so weak that no model can tell them from
     background.
     """
-    logodds = np.log2((pfm + 1e-3) / (1 + 4e-3) / 0.25)
+    logodds = _logodds(pfm)
     worst, best = logodds.min(1).sum(), logodds.max(1).sum()
     threshold = worst + min_site_score * (best - worst)
     cdf = np.cumsum(pfm, 1)[:, :3]
@@ -192,6 +192,11 @@ def sample_site(
         if len(ok):
             return sites[ok[0]]
     return logodds.argmax(1).astype(np.uint8)
+
+
+def _logodds(pfm: np.ndarray) -> np.ndarray:
+    """Log2-odds ``(W, 4)`` of a PFM against a uniform background (small pseudocount)."""
+    return np.log2((pfm + 1e-3) / (1 + 4e-3) / 0.25)
 
 
 def _relative_scores(x: np.ndarray, logodds: np.ndarray) -> np.ndarray:
@@ -220,24 +225,21 @@ def scrub_chance_sites(
     Without this the truth table misses chance sites as strong as planted ones, which the
     model rightly scores. Returns the number of windows shuffled.
     """
-    from deeplift.dinuc_shuffle import dinuc_shuffle
-
-    from peak2motif.sequences import codes_from_one_hot, one_hot
+    from peak2motif.sequences import dinuc_shuffle_codes
 
     state = np.random.RandomState(int(rng.integers(2**31)))
     changed = 0
     for _ in range(max_rounds):
         found = False
         for pfm in pfms:
-            logodds = np.log2((pfm + 1e-3) / (1 + 4e-3) / 0.25)
+            logodds = _logodds(pfm)
             w = len(pfm)
             if len(x) < w:
                 continue
             for i in np.flatnonzero(_relative_scores(x, logodds) >= threshold):
                 if any(i < b and a < i + w for a, b in keep):
                     continue
-                shuffled = dinuc_shuffle(one_hot(x[i:i + w]), rng=state)
-                x[i:i + w] = codes_from_one_hot(shuffled)
+                x[i:i + w] = dinuc_shuffle_codes(x[i:i + w], state)
                 changed += 1
                 found = True
         if not found:

@@ -10,27 +10,16 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 
 import h5py
 import numpy as np
 import pandas as pd
 
 from peak2motif.errors import InputError
+from peak2motif.extract import chromosome_lengths
 from peak2motif.utils import atomic_output
 
 log = logging.getLogger(__name__)
-
-
-def chrom_sizes(genome: str | os.PathLike) -> dict[str, int]:
-    """Chromosome sizes from the genome's ``.fai`` (built with pyfaidx when missing)."""
-    fai = Path(str(genome) + ".fai")
-    if not fai.exists():
-        import pyfaidx
-
-        pyfaidx.Faidx(str(genome))
-    sizes = pd.read_csv(fai, sep="\t", header=None, usecols=[0, 1], dtype={0: str})
-    return dict(zip(sizes[0], sizes[1].astype(int), strict=True))
 
 
 def per_base_track(chroms: np.ndarray, starts: np.ndarray, values: np.ndarray,
@@ -88,7 +77,7 @@ def write_contribution_track(contributions_h5: str | os.PathLike,
     """
     import pyBigWig
 
-    sizes = chrom_sizes(genome)
+    sizes = chromosome_lengths(genome)  # pyfaidx; builds the .fai when missing
     regions = pd.read_csv(regions_tsv, sep="\t", dtype={"chrom": str})
     with h5py.File(contributions_h5, "r") as h5:
         values = h5["actual"][:].sum(-1)
