@@ -22,6 +22,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from peak2motif.config import with_defaults
 from peak2motif.utils import atomic_output  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -158,6 +159,7 @@ def motifs_html(
     ``summary`` lists every pattern TF-MoDISco found and why the filters dropped it.
     """
     esc = html_lib.escape
+    params = with_defaults("motifs", params)
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Motifs</title>",
         "<style>body{font-family:sans-serif;margin:1em}table{border-collapse:collapse}"
@@ -168,8 +170,8 @@ def motifs_html(
         f"&ge; {filters['trim_threshold']} bits; trimmed length &ge; {filters['min_length']}; "
         f"&ge; {filters['min_information']} bits in total. Matches: TomTom (memelite) against "
         f"{esc(database)}, Benjamini-Hochberg q-values "
-        f"({esc(str(params.get('multiple_testing', 'all')))}), reported when "
-        f"q &lt; {params.get('max_qvalue', 0.05)}.</p>",
+        f"({esc(str(params['multiple_testing']))}), reported when "
+        f"q &lt; {params['max_qvalue']}.</p>",
     ]
     if table.empty:
         parts.append(f"<p><strong>{esc(no_motif_sentence(filters))}</strong></p>")
@@ -214,7 +216,7 @@ def motifs_html(
         if table["match_id"].isna().any():
             parts.append(
                 "<p>Patterns without a match passed the filters but no database motif "
-                f"matched them at q &lt; {params.get('max_qvalue', 0.05)}: candidate new "
+                f"matched them at q &lt; {params['max_qvalue']}: candidate new "
                 "motifs, or motifs missing from the database.</p>"
             )
     parts.append("<h3>Every pattern TF-MoDISco-lite reported</h3>")

@@ -39,6 +39,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
+from peak2motif.config import with_defaults
 from peak2motif.errors import InputError
 from peak2motif.utils import atomic_output
 
@@ -213,8 +214,9 @@ def discover_motifs(
         "min_metacluster_size",
         "final_min_cluster_size",
     )
-    kwargs = {k: params[k] for k in keys if k in params}
-    pos, neg, order = run_modisco(onehot, hyp, seed=params.get("seed", 0), **kwargs)
+    params = with_defaults("motifs", params)
+    kwargs = {k: params[k] for k in keys}
+    pos, neg, order = run_modisco(onehot, hyp, seed=params["seed"], **kwargs)
     write_modisco(modisco_h5, pos, neg, order, window=onehot.shape[1])
     log.info(
         "modisco found %d positive and %d negative patterns",
@@ -445,12 +447,13 @@ def read_meme_database(path: str | Path) -> MotifDatabase:
 
 def load_database(params: dict) -> MotifDatabase:
     """The user's MEME file if ``meme_file`` is set, else JASPAR from pyjaspar."""
-    if params.get("meme_file"):
+    params = with_defaults("motifs", params)
+    if params["meme_file"]:
         return read_meme_database(params["meme_file"])
     return load_jaspar(
-        params.get("jaspar_release", "JASPAR2024"),
-        params.get("jaspar_collection", "CORE"),
-        list(params.get("jaspar_tax_group", ["vertebrates"])),
+        params["jaspar_release"],
+        params["jaspar_collection"],
+        list(params["jaspar_tax_group"]),
     )
 
 
@@ -709,12 +712,13 @@ def match_motifs(
     """Rule ``match_motifs``: filter, trim, TomTom, truth overlap, table, MEME, logos, HTML."""
     from peak2motif import logos
 
+    params = with_defaults("motifs", params)
     patterns = load_patterns(modisco_h5)
     filters = {
-        "min_seqlets": int(params.get("min_seqlets", 100)),
-        "trim_threshold": float(params.get("trim_threshold", 0.5)),
-        "min_length": int(params.get("min_length", 5)),
-        "min_information": float(params.get("min_information", 4.0)),
+        "min_seqlets": int(params["min_seqlets"]),
+        "trim_threshold": float(params["trim_threshold"]),
+        "min_length": int(params["min_length"]),
+        "min_information": float(params["min_information"]),
     }
     summary = filter_patterns(patterns, **filters)
     kept = [p for p, k in zip(patterns, summary["kept"], strict=True) if k]
@@ -724,7 +728,7 @@ def match_motifs(
     log.info("matching against %d motifs of %s", len(db), db.source)
     queries = [p.ppm[p.trim[0] : p.trim[1]].T for p in kept]
     matches = tomtom_matches(
-        queries, db, correction=params.get("multiple_testing", "all"), threads=threads
+        queries, db, correction=params["multiple_testing"], threads=threads
     )
 
     region_index = regions = planted = None
@@ -737,7 +741,7 @@ def match_motifs(
         kept,
         db,
         matches,
-        max_qvalue=float(params.get("max_qvalue", 0.05)),
+        max_qvalue=float(params["max_qvalue"]),
         trim_threshold=filters["trim_threshold"],
         region_index=region_index,
         regions=regions,
