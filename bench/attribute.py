@@ -1,12 +1,23 @@
-"""Benchmark: sequences/s of our DeepLIFT vs shap DeepExplainer vs gradient x input.
+"""Benchmark: attribution methods side by side, in one run, with ratios.
 
-Same model (the default-like architecture: Conv1D valid, BatchNormalization, ReLU,
-AveragePooling1D, Dropout, Flatten, Dense, sigmoid Activation), same sequences, same
-10 dinucleotide-shuffled references per sequence (DeepLIFT and shap), same run.
-Gradient x input needs no reference. DeepLIFT runs in its child process; its time is
-measured there (conversion excluded and reported separately), as the workflow uses it.
+1. The default model of the schema (``peak2motif.model.build_model`` with
+   ``with_defaults("model")``) at 200 bp, untrained (speed does not depend on the weights):
+   - the ceiling: gradient x input, one compiled gradient pass at a batch of 1,280, and the
+     forward pass alone;
+   - native DeepLIFT (``peak2motif.explain``, method ``deeplift``), 10 dinucleotide-shuffled
+     references per sequence, hypothetical contributions included: its compiled step against
+     the ceiling per (sequence, reference) pair (best of interleaved repeats, so that both see
+     the same machine load), its fixed cost per job (model load + clone + trace + first call;
+     TF import reported apart) and end-to-end times at ``--small`` and ``--large`` sequences;
+   - shap 0.51 DeepExplainer (``data=callable`` per-sequence references, no additivity
+     check) and the deeplift 0.6.13 package (child process: start, conversion, scoring) on
+     the same sequences and references, end to end.
+2. A BPNet-like model (1 kb, a wide conv, ``--dilated`` dilated residual convs, global
+   average pooling): sequences/s of native DeepLIFT, gradient x input and shap (which has no
+   rule for TF's dilated convolution).
+3. Integrated gradients (64 steps) on the schema's cnn_lstm at 200 bp.
 
-    .venv/bin/python bench/attribute.py [--n 200] [--length 200] [--refs 10] [--threads 2]
+    .venv/bin/python bench/attribute.py [--small 500] [--large 20000] [--refs 10] [--threads 2]
 """
 
 from __future__ import annotations
@@ -19,97 +30,245 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
 
-def build_model(length: int, seed: int = 0):
-    import keras
+def best_seconds(fns: dict, repeats: int) -> dict:
+    """Best time of one call of each function, calls interleaved ``repeats`` times."""
+    for fn in fns.values():
+        fn()  # compile / warm up
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - t0)
+    return best
 
-    keras.utils.set_random_seed(seed)
-    return keras.Sequential([
-        keras.Input((length, 4)),
-        keras.layers.Conv1D(64, 19, padding="valid"),
-        keras.layers.BatchNormalization(),
-        keras.layers.Activation("relu"),
-        keras.layers.AveragePooling1D(8),
-        keras.layers.Dropout(0.2),
-        keras.layers.Flatten(),
-        keras.layers.Dense(32),
-        keras.layers.Activation("relu"),
-        keras.layers.Dense(1),
-        keras.layers.Activation("sigmoid"),
-    ])
+
+def ceiling_functions(logits, onehot: np.ndarray, batch: int):
+    """Compiled gradient x input and forward pass of ``logits`` at ``batch`` sequences."""
+    import tensorflow as tf
+
+    spec = [tf.TensorSpec((batch,) + onehot.shape[1:], tf.float32)]
+
+    @tf.function(input_signature=spec)
+    def grad_x_input(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            total = tf.reduce_sum(logits(x, training=False)[:, 0])
+        return tape.gradient(total, x) * x
+
+    @tf.function(input_signature=spec)
+    def forward(x):
+        return logits(x, training=False)[:, 0]
+
+    x = tf.constant(np.resize(onehot, (batch,) + onehot.shape[1:]))
+    return (lambda: grad_x_input(x).numpy()), (lambda: forward(x).numpy())
+
+
+def default_model_section(args, tf_import: float) -> None:
+    import keras
+    from peak2motif import checks
+    from peak2motif.attribution import shuffled_references
+    from peak2motif.config import with_defaults
+    from peak2motif.deeplift_compat import run_deeplift
+    from peak2motif.explain import explain, logit_model, rescale
+    from peak2motif.model import build_model
+    from peak2motif.sequences import one_hot
+
+    length, r, n_large = 200, args.refs, args.large
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, 4, (n_large, length)).astype(np.uint8)
+    t0 = time.perf_counter()
+    ref_codes = shuffled_references(codes, np.arange(len(codes)), r, seed=0)
+    t_shuffle = time.perf_counter() - t0
+    onehot, refs = one_hot(codes), one_hot(ref_codes)
+    model = build_model(with_defaults("model"), length, 1, "binary", seed=0)
+    tmp = tempfile.mkdtemp(prefix="bench_attribute_")
+    h5 = Path(tmp, "model.h5")
+    model.save(h5)
+
+    # --- the ceiling and the compiled DeepLIFT step, interleaved --------------------------
+    logits = logit_model(model)
+    batch = 1280
+    grad_fn, fwd_fn = ceiling_functions(logits, onehot, batch)
+    b = 1408 // (r + 1)
+    steps = {fuse: rescale.deeplift_step(rescale.rescale_clone(logits, r, band=1e-2, fuse=fuse),
+                                         r, 0, b, length) for fuse in (True, False)}
+    import tensorflow as tf
+
+    sx, sr = tf.constant(onehot[:b]), tf.constant(refs[:b].reshape(b * r, length, 4))
+    best = best_seconds({"grad": grad_fn, "forward": fwd_fn,
+                         "deeplift": lambda: steps[True](sx, sr)[0].numpy(),
+                         "unfused": lambda: steps[False](sx, sr)[0].numpy()}, args.repeats)
+    ceiling = batch / best["grad"]
+    forward = batch / best["forward"]
+    pairs = b * r / best["deeplift"]
+    rate = {True: pairs, False: b * r / best["unfused"]}
+
+    # --- end to end -------------------------------------------------------------------------
+    rows = []
+    for name, n, fuse in (("native deeplift", args.small, True),
+                          ("native, fuse=False", args.small, False),
+                          ("native deeplift", n_large, True)):
+        t0 = time.perf_counter()
+        loaded = keras.models.load_model(h5, compile=False)
+        t_load = time.perf_counter() - t0
+        out = explain(loaded, onehot[:n], refs[:n], fuse=fuse)
+        wall = time.perf_counter() - t0
+        d = out.diagnostics
+        # fixed cost: what the run took beyond scoring n*r pairs at the step's steady rate
+        # (measured on the small run only: on the large one, load changes over a minute
+        # swamp it)
+        fixed = wall - n * r / rate[fuse] if n == args.small else float("nan")
+        rows.append((name, n, wall, fixed,
+                     f"load {t_load:.2f} s, clone+trace {d['setup_seconds']:.2f} s, first call "
+                     f"{d['first_call_seconds']:.2f} s; max |sum - delta| "
+                     f"{d['summation_max_abs_error']:.1e}"))
+        if n == args.small and fuse:
+            native_small = out
+
+    for n in (args.small, n_large):
+        t0 = time.perf_counter()
+        phi = checks.shap_contributions(model, onehot[:n], refs[:n])
+        rows.append(("shap DeepExplainer", n, time.perf_counter() - t0, float("nan"),
+                     "callable references, check_additivity=False"))
+        if n == args.small:
+            actual = (native_small.hypothetical * onehot[: args.small]).sum(-1)
+            shap_diff = float(np.abs(actual - phi.sum(-1)).max())
+
+    for n in (args.small, n_large):
+        t0 = time.perf_counter()
+        res = run_deeplift(h5, codes[:n], ref_codes=ref_codes[:n], mode=args.package_mode,
+                           threads=args.threads)
+        wall = time.perf_counter() - t0
+        rows.append(("deeplift package", n, wall, wall - res["score_seconds"],
+                     f"{args.package_mode}: conversion {res['convert_seconds']:.1f} s, scoring "
+                     f"{res['score_seconds']:.1f} s"))
+        if n == args.small:
+            package_diff = float(np.abs(res["hypothetical"] - native_small.hypothetical).max())
+
+    print(f"\n== default model of the schema, {length} bp, {r} dinucleotide-shuffled references "
+          f"(shuffles of {n_large} sequences: {t_shuffle:.1f} s), {args.threads} threads ==")
+    print(f"TensorFlow + Keras import: {tf_import:.2f} s (not in any fixed cost below)")
+    print(f"ceiling, gradient x input at batch {batch}: {ceiling:,.0f} passes/s; forward alone "
+          f"{forward:,.0f} seq/s")
+    print(f"native deeplift step ({b} sequences + {b * r} references per call): {pairs:,.0f} "
+          f"pairs/s = {pairs / ceiling:.2f}x the ceiling per pair "
+          f"({pairs / r:,.0f} seq/s with hypothetical contributions); without the fused "
+          f"kernels (fuse=False) {rate[False]:,.0f} pairs/s = {rate[False] / ceiling:.2f}x")
+    print(f"{'method':22s} {'seqs':>6s} {'seconds':>8s} {'seq/s':>7s} {'fixed s':>8s}  notes")
+    for name, n, wall, fixed, note in rows:
+        print(f"{name:22s} {n:6d} {wall:8.1f} {n / wall:7.0f} {fixed:8.2f}  {note}")
+    by = {(name, n): wall for name, n, wall, _, _ in rows}
+    for n in (args.small, n_large):
+        nat = by[("native deeplift", n)]
+        print(f"end to end at {n}: native is {by[('shap DeepExplainer', n)] / nat:.1f}x shap and "
+              f"{by[('deeplift package', n)] / nat:.1f}x the deeplift package")
+    print(f"agreement at {args.small}: per-position contributions vs shap max |diff| "
+          f"{shap_diff:.1e}; hypothetical vs package ({args.package_mode}) max |diff| "
+          f"{package_diff:.1e}")
+
+
+def bpnet_section(args) -> None:
+    import tensorflow as tf
+    from explain_toys import bpnet_like
+    from peak2motif.attribution import shuffled_references
+    from peak2motif.explain import explain, logit_model, rescale
+    from peak2motif.sequences import one_hot
+
+    length, r, n = 1000, args.refs, args.bpnet
+    model = bpnet_like(length, 64, args.dilated, "gap")
+    codes = np.random.default_rng(1).integers(0, 4, (n, length)).astype(np.uint8)
+    onehot = one_hot(codes)
+    refs = one_hot(shuffled_references(codes, np.arange(len(codes)), r, seed=1))
+    logits = logit_model(model)
+    batch = 128
+    grad_fn, _ = ceiling_functions(logits, onehot, batch)
+    b = max(1, 352 // (r + 1))
+    step = rescale.deeplift_step(rescale.rescale_clone(logits, r, band=1e-2), r, 0, b, length)
+    sx = tf.constant(np.resize(onehot, (b, length, 4)))
+    sr = tf.constant(np.resize(refs, (b, r, length, 4)).reshape(b * r, length, 4))
+    best = best_seconds({"grad": grad_fn, "deeplift": lambda: step(sx, sr)[0].numpy()},
+                        max(2, args.repeats // 2))
+    t0 = time.perf_counter()
+    out = explain(model, onehot, refs, batch_size=352)
+    wall = time.perf_counter() - t0
+    ceiling = batch / best["grad"]
+    pairs = b * r / best["deeplift"]
+    print(f"\n== BPNet-like, {length} bp, 64 filters, {args.dilated} dilated residual convs, "
+          f"global average pooling, {r} references ==")
+    print(f"gradient x input: {ceiling:,.0f} seq/s; native deeplift step {pairs / r:,.0f} seq/s "
+          f"({pairs:,.0f} pairs/s = {pairs / ceiling:.2f}x the ceiling per pair); end to end "
+          f"{n} sequences in {wall:.1f} s ({n / wall:.0f} seq/s, max |sum - delta| "
+          f"{out.diagnostics['summation_max_abs_error']:.1e})")
+    return model, onehot[:2], refs[:2]
+
+
+def shap_attempt(model, onehot, refs) -> str:
+    """Try shap on the BPNet-like model. Run last: a failed DeepExplainer leaves its gradient
+    overrides registered, and every later gradient in the process fails."""
+    from peak2motif import checks
+
+    try:
+        checks.shap_contributions(model, onehot, refs)
+        return "ran"
+    except Exception as exc:  # shap has no rule for the ops of dilated convolutions
+        return f"fails: {type(exc).__name__}: {str(exc).strip().splitlines()[-1].strip()[:90]}"
+
+
+def ig_section(args) -> None:
+    from peak2motif.attribution import shuffled_references
+    from peak2motif.config import with_defaults
+    from peak2motif.explain import explain
+    from peak2motif.model import build_model
+    from peak2motif.sequences import one_hot
+
+    model = build_model(with_defaults("model", {"architecture": "cnn_lstm"}), 200, 1, "binary")
+    codes = np.random.default_rng(2).integers(0, 4, (args.ig, 200)).astype(np.uint8)
+    refs = one_hot(shuffled_references(codes, np.arange(len(codes)), args.refs, 2))
+    out = explain(model, one_hot(codes), refs,
+                  method="integrated_gradients")
+    d = out.diagnostics
+    print(f"\n== integrated gradients, schema cnn_lstm, 200 bp, {args.refs} references, "
+          f"{d['steps']} steps ==")
+    print(f"{args.ig} sequences in {d['setup_seconds'] + d['score_seconds']:.1f} s "
+          f"({args.ig / d['score_seconds']:.1f} seq/s, "
+          f"{args.ig * args.refs * d['steps'] / d['score_seconds']:,.0f} gradient rows/s); "
+          f"completeness max {d['completeness_max_abs_error']:.1e} (bound "
+          f"{d['completeness_bound']:.1e})")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=200)
-    ap.add_argument("--length", type=int, default=200)
+    ap.add_argument("--small", type=int, default=500)
+    ap.add_argument("--large", type=int, default=20000)
     ap.add_argument("--refs", type=int, default=10)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--batch-size", type=int, default=128, help="DeepLIFT pairs per call")
-    ap.add_argument("--mode", default="GenomicsDefault")
+    ap.add_argument("--repeats", type=int, default=8, help="interleaved timing repeats")
+    ap.add_argument("--package-mode", default="Rescale")
+    ap.add_argument("--bpnet", type=int, default=200, help="sequences for the BPNet-like model")
+    ap.add_argument("--dilated", type=int, default=8)
+    ap.add_argument("--ig", type=int, default=50, help="sequences for integrated gradients")
     args = ap.parse_args()
 
+    t0 = time.perf_counter()
+    import keras  # noqa: F401
     import tensorflow as tf
 
+    tf_import = time.perf_counter() - t0
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    from peak2motif import checks
-    from peak2motif.attribution import dinuc_shuffle_codes
-    from peak2motif.deeplift_compat import run_deeplift
-    from peak2motif.sequences import one_hot
-
-    codes = np.random.default_rng(0).integers(0, 4, (args.n, args.length)).astype(np.uint8)
-    t0 = time.perf_counter()
-    ref_codes = dinuc_shuffle_codes(codes, args.refs, seed=0)
-    t_shuffle = time.perf_counter() - t0
-    x, refs = one_hot(codes), one_hot(ref_codes)
-    model = build_model(args.length)
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp, "model.h5")
-        model.save(path)
-        t0 = time.perf_counter()
-        out = run_deeplift(path, codes, ref_codes=ref_codes, threads=args.threads,
-                           mode=args.mode, batch_size=args.batch_size)
-        wall = time.perf_counter() - t0
-    rows.append((f"deeplift (ours, {args.mode})", out["score_seconds"],
-                 f"+{out['convert_seconds']:.1f} s conversion, {wall:.1f} s with child start"))
-
-    checks.shap_contributions(model, x[:2], refs[:2])  # warm up graph building
-    t0 = time.perf_counter()
-    phi = checks.shap_contributions(model, x, refs)
-    rows.append(("shap DeepExplainer (callable refs)", time.perf_counter() - t0, ""))
-
-    lm = checks.logit_model(model)
-
-    @tf.function
-    def grad_x_input(batch):
-        with tf.GradientTape() as tape:
-            tape.watch(batch)
-            y = lm(batch, training=False)[:, 0]
-        return tape.gradient(y, batch) * batch
-
-    grad_x_input(tf.constant(x[:2]))
-    t0 = time.perf_counter()
-    for s in range(0, len(x), 256):
-        grad_x_input(tf.constant(x[s : s + 256])).numpy()
-    rows.append(("gradient x input (no reference)", time.perf_counter() - t0, ""))
-
-    actual = (out["hypothetical"] * x).sum(-1)
-    r = checks.correlation(actual, phi.sum(-1))
-    shap_rate = args.n / rows[1][1]
-    print(f"{args.n} sequences x {args.length} bp, {args.refs} dinucleotide-shuffled references "
-          f"(shuffling took {t_shuffle:.2f} s), {args.threads} threads, "
-          f"DeepLIFT batch {args.batch_size} pairs")
-    print(f"{'method':40s} {'seconds':>8s} {'seq/s':>8s} {'vs shap':>8s}")
-    for name, sec, note in rows:
-        rate = args.n / sec
-        print(f"{name:40s} {sec:8.2f} {rate:8.0f} {rate / shap_rate:7.2f}x  {note}")
-    print(f"per-position correlation deeplift ({args.mode}) vs shap: {r:.4f}")
+    print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    default_model_section(args, tf_import)
+    bpnet = bpnet_section(args)
+    ig_section(args)
+    print(f"\nshap DeepExplainer on the BPNet-like model: {shap_attempt(*bpnet)}")
+    print(f"\nload average at end: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -1,16 +1,76 @@
-# Attribution stage: DeepLIFT contributions with checks that fail loudly, and a bigWig track.
+# Attribution stage: contributions of every task for each (fold, shard), with checks that
+# fail the job loudly; cross-checks on a sample of each fold in their own job; gathered into
+# one contributions.h5, a checks table and a bigWig track.
 
 
 rule compute_contributions:
-    """DeepLIFT contributions of the selected sequences (default: test-set positives ranked by
-    prediction), with summation-to-delta, Keras-logit and shap checks; fails when one fails.
+    """Contributions of one shard of one fold: the fold's test regions (all splits with one
+    fold), positives of every task plus matched negatives, checked on the written arrays.
+    """
+    input:
+        unpack(split_files),
+        model="results/{dataset}/folds/{fold}/model/model.keras",
+        h5="results/{dataset}/folds/{fold}/model/model.h5",
+    output:
+        contributions="results/{dataset}/folds/{fold}/contributions/shard_{shard}.h5",
+        checks="results/{dataset}/folds/{fold}/contributions/shard_{shard}.tsv",
+    log:
+        "logs/{dataset}/compute_contributions/{fold}_{shard}.log",
+    benchmark:
+        "benchmarks/{dataset}/compute_contributions/{fold}_{shard}.tsv"
+    conda:
+        "../envs/tensorflow.yaml"
+    threads: setting("attribution", "threads")
+    resources:
+        mem_mb=setting("attribution", "mem_mb"),
+        runtime=setting("attribution", "runtime"),
+        gpu=1,
+    params:
+        cfg=section("attribution"),
+        folds=n_folds,
+    script:
+        "../scripts/compute_contributions.py"
+
+
+rule crosscheck_contributions:
+    """Independent checks of one fold's method on a sample: shap DeepExplainer, a second
+    computation of the hypothetical contributions, the deeplift package where it converts
+    the model, and in-silico mutagenesis (recorded)."""
+    input:
+        unpack(split_files),
+        model="results/{dataset}/folds/{fold}/model/model.keras",
+        h5="results/{dataset}/folds/{fold}/model/model.h5",
+    output:
+        checks="results/{dataset}/folds/{fold}/contributions/crosscheck.tsv",
+    log:
+        "logs/{dataset}/crosscheck_contributions/{fold}.log",
+    benchmark:
+        "benchmarks/{dataset}/crosscheck_contributions/{fold}.tsv"
+    conda:
+        "../envs/tensorflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        cfg=section("attribution"),
+        model=section("model"),
+        folds=n_folds,
+    script:
+        "../scripts/crosscheck_contributions.py"
+
+
+rule gather_contributions:
+    """Gather the shards of every fold into one file ordered by region; one checks table
+    (the worst value over jobs) for the report; a figure of the best-predicted sequences.
     """
     input:
         unpack(planted_truth),
-        model="results/{dataset}/model/model.h5",
-        train="results/{dataset}/sequences/train.h5",
-        valid="results/{dataset}/sequences/valid.h5",
-        test="results/{dataset}/sequences/test.h5",
+        shards=shard_files("h5"),
+        checks=shard_files("tsv"),
+        crosschecks=fold_files(
+            "results/{dataset}/folds/{fold}/contributions/crosscheck.tsv"
+        ),
         regions="results/{dataset}/sequences/regions.tsv",
     output:
         contributions="results/{dataset}/contributions/contributions.h5",
@@ -26,24 +86,23 @@ rule compute_contributions:
             category="4. Contributions",
         ),
     log:
-        "logs/{dataset}/compute_contributions.log",
+        "logs/{dataset}/gather_contributions.log",
     benchmark:
-        "benchmarks/{dataset}/compute_contributions.tsv"
+        "benchmarks/{dataset}/gather_contributions.tsv"
     conda:
         "../envs/tensorflow.yaml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=8000,
-        runtime=120,
-        gpu=1,
+        runtime=60,
     params:
-        cfg=lookup(dpath="attribution", within=config),
+        cfg=section("attribution"),
     script:
-        "../scripts/compute_contributions.py"
+        "../scripts/gather_contributions.py"
 
 
 rule write_contribution_track:
-    """Per-base contributions of the attributed regions as a bigWig in genome coordinates."""
+    """Per-base contributions (first task, positives) as a bigWig in genome coordinates."""
     input:
         contributions="results/{dataset}/contributions/contributions.h5",
         regions="results/{dataset}/sequences/regions.tsv",
@@ -61,6 +120,6 @@ rule write_contribution_track:
         mem_mb=4000,
         runtime=30,
     params:
-        overlap=lookup(dpath="attribution/track_overlap", within=config),
+        overlap=setting("attribution", "track_overlap"),
     script:
         "../scripts/write_contribution_track.py"

@@ -1,73 +1,78 @@
-"""DeepLIFT contributions of selected sequences, with references, checks and figures.
+"""The attribution stage: which sequences are explained, their references, and the checks.
 
-Output ``results/NAME/contributions/contributions.h5``
------------------------------------------------------
-- ``onehot``        ``(N, L, 4)`` float32, the attributed sequences (A, C, G, T).
-- ``hypothetical``  ``(N, L, 4)`` float32, hypothetical contributions (what each base would
-  contribute at each position; TF-MoDISco's input), mean over references.
-- ``actual``        ``(N, L, 4)`` float32, ``hypothetical * onehot``: the contribution of the
-  observed base, zero elsewhere.
-- ``region_index``  ``(N,)`` int64, rows of ``regions.tsv``.
-- ``prediction``    ``(N, T)`` float32, model outputs (after the output activation).
-- ``logit``         ``(N,)`` float32, the explained pre-activation output.
-- ``split``         ``(N,)`` str, the split each sequence comes from.
-- attributes: ``method`` (deeplift), ``mode``, ``reference``, ``n_references``,
-  ``task_index``, ``task``, ``seed``.
+Every task is explained (each class of a multiclass model). A job explains one shard of one
+fold: with several folds, fold k's model explains the test split of fold k, so every region
+is explained by a model that never trained on it; with one fold, the model explains the
+splits in ``attribution.splits`` (all of them by default). Besides the task's positives, a
+sample of matched negatives (``negatives_ratio`` per positive) is explained as well: the motif
+stage calibrates its motif calls against them.
 
-Sequences are ranked by the prediction of the explained task, best first.
+References are made per sequence from a seed of (``seed``, region row), so the numbers do not
+depend on how the regions are sharded. Dinucleotide shuffles keep N in place
+(:func:`peak2motif.sequences.dinuc_shuffle_codes`).
+
+The method (``attribution.method``) comes from :mod:`peak2motif.explain`; every method
+returns the same arrays. The checks run on the arrays that are written
+(:mod:`peak2motif.contributions`); a failed check fails the job, saying what to change.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
-from pathlib import Path
+import time
+from dataclasses import dataclass
 
 import h5py
 import numpy as np
 import pandas as pd
 
-from peak2motif import checks, sequences
+from peak2motif import checks, contributions
 from peak2motif.config import with_defaults
 from peak2motif.errors import InputError
-from peak2motif.sequences import N_CODE, one_hot, read_split
+from peak2motif.sequences import N_CODE, dinuc_shuffle_codes, one_hot
+from peak2motif.splitfiles import read_split
 from peak2motif.utils import atomic_output
 
 log = logging.getLogger(__name__)
 
-# The `attribution` defaults of config/config.schema.yaml, for library callers without
-# Snakemake (tests, notebooks); the schema is their only source.
-DEFAULTS = with_defaults("attribution")
-
 
 def settings_with_defaults(cfg: dict | None) -> dict:
     """The attribution settings: ``cfg`` with the schema defaults filled in."""
-    unknown = set(cfg or {}) - set(DEFAULTS)
+    defaults = with_defaults("attribution")
+    unknown = set(cfg or {}) - set(defaults)
     if unknown:
         raise InputError(f"unknown key(s) {sorted(unknown)}", key="attribution",
-                         fix=f"use only {', '.join(DEFAULTS)}")
+                         fix=f"use only {', '.join(defaults)}")
     return with_defaults("attribution", cfg)
 
 
 # --- references --------------------------------------------------------------------------
 
 
-def dinuc_shuffle_codes(codes: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """``n`` dinucleotide-preserving shuffles of each sequence, seeded.
+def _region_rng(seed: int, region: int) -> np.random.RandomState:
+    return np.random.RandomState(np.random.SeedSequence([seed, region]).generate_state(1)[0])
+
+
+def shuffled_references(codes: np.ndarray, region_index: np.ndarray, n: int,
+                        seed: int) -> np.ndarray:
+    """``n`` dinucleotide shuffles of each sequence, seeded by (seed, region row).
 
     Parameters
     ----------
     codes
         ``(N, L)`` uint8.
+    region_index
+        ``(N,)`` rows of ``regions.tsv`` (the per-sequence seeds).
 
     Returns
     -------
-    ``(N, n, L)`` uint8.
+    ``(N, n, L)`` uint8; N positions stay N.
     """
-    rng = np.random.RandomState(seed)
     out = np.empty((len(codes), n, codes.shape[1]), dtype=np.uint8)
-    for i, row in enumerate(codes):
-        out[i] = sequences.dinuc_shuffle_codes(row, rng, n)
+    for i, (row, region) in enumerate(zip(codes, region_index, strict=True)):
+        out[i] = dinuc_shuffle_codes(row, _region_rng(seed, int(region)), n)
     return out
 
 
@@ -82,20 +87,23 @@ def dinucleotide_counts(codes: np.ndarray) -> np.ndarray:
 
 
 def check_shuffles(codes: np.ndarray, ref_codes: np.ndarray) -> dict[str, float]:
-    """Do the references really differ from their input and keep its dinucleotide counts?
+    """Do the references differ from their input, keep its dinucleotide counts and its N?
 
     deeplift issue #136 reported shuffles that return the input unchanged.
 
     Returns
     -------
-    ``reference_identical_fraction`` (references equal to their input) and
-    ``reference_dinucleotide_mismatches`` (references whose dinucleotide counts differ).
+    ``reference_identical_fraction`` (references equal to their input),
+    ``reference_dinucleotide_mismatches`` (references whose dinucleotide counts differ) and
+    ``reference_moved_n`` (references whose N positions differ from the input's).
     """
     identical = (ref_codes == codes[:, None, :]).all(-1)
     mismatch = (dinucleotide_counts(ref_codes) != dinucleotide_counts(codes)[:, None]).any(-1)
+    moved = ((ref_codes == N_CODE) != (codes == N_CODE)[:, None, :]).any(-1)
     return {
         "reference_identical_fraction": float(identical.mean()),
         "reference_dinucleotide_mismatches": float(mismatch.sum()),
+        "reference_moved_n": float(moved.sum()),
     }
 
 
@@ -105,16 +113,12 @@ def fixed_reference(kind: str, length: int, gc: float = 0.41) -> np.ndarray:
     ``uniform`` is 0.25 everywhere, ``zeros`` all zero, ``gc`` the base composition of GC
     fraction ``gc`` ((1-gc)/2, gc/2, gc/2, (1-gc)/2).
     """
-    if kind == "uniform":
-        row = [0.25] * 4
-    elif kind == "zeros":
-        row = [0.0] * 4
-    elif kind == "gc":
-        row = [(1 - gc) / 2, gc / 2, gc / 2, (1 - gc) / 2]
-    else:
+    rows = {"uniform": [0.25] * 4, "zeros": [0.0] * 4,
+            "gc": [(1 - gc) / 2, gc / 2, gc / 2, (1 - gc) / 2]}
+    if kind not in rows:
         raise InputError(f"unknown reference {kind!r}", key="attribution: reference",
                          fix="use dinuc_shuffle, uniform, zeros or gc")
-    return np.tile(np.asarray(row, dtype=np.float32), (length, 1))
+    return np.tile(np.asarray(rows[kind], dtype=np.float32), (length, 1))
 
 
 def gc_fraction(codes: np.ndarray) -> float:
@@ -123,51 +127,99 @@ def gc_fraction(codes: np.ndarray) -> float:
     return float(np.isin(codes[valid], (1, 2)).mean()) if valid.any() else 0.5
 
 
+def references(codes: np.ndarray, region_index: np.ndarray, settings: dict, gc: float
+               ) -> tuple[np.ndarray, np.ndarray | None]:
+    """One-hot references ``(N, R, L, 4)`` and their codes (None for a fixed reference)."""
+    if settings["reference"] == "dinuc_shuffle":
+        ref_codes = shuffled_references(codes, region_index, settings["n_references"],
+                                        settings["seed"])
+        refs = one_hot(ref_codes)
+        refs[np.broadcast_to((codes == N_CODE)[:, None, :], ref_codes.shape)] = 0.0
+        return refs, ref_codes
+    fixed = fixed_reference(settings["reference"], codes.shape[1], gc)
+    refs = np.broadcast_to(fixed, (len(codes), 1) + fixed.shape).copy()
+    refs[(codes == N_CODE)[:, None, :]] = 0.0  # N stays N in a fixed reference too
+    return refs, None
+
+
 # --- selection ---------------------------------------------------------------------------
 
 
-def resolve_task(tasks: list[str], task: str | int | None) -> int:
-    """Index of the explained task (None: the first)."""
-    if task is None:
-        return 0
-    if isinstance(task, int) and 0 <= task < len(tasks):
-        return task
-    if task in tasks:
-        return tasks.index(task)
-    raise InputError(f"task {task!r} is not one of the dataset's tasks {tasks}",
-                     key="attribution: task", fix="give a task name from regions.tsv or null")
+@dataclass
+class Selection:
+    """The sequences one job explains, and which of them each task explains."""
+
+    codes: np.ndarray  # (N, L) uint8
+    labels: np.ndarray  # (N, T)
+    region_index: np.ndarray  # (N,)
+    tasks: list[str]
+    task_type: str
+    explained: dict[str, np.ndarray]  # task -> rows (into the arrays above)
+    positive: dict[str, np.ndarray]  # task -> bool per explained row
 
 
-def load_candidates(split_paths: dict[str, str], splits: list[str], task_index: int | None,
-                    positives_only: bool) -> dict:
-    """Rows of the chosen splits (positives of the task only, if asked).
+def explained_tasks(tasks: list[str], task_type: str) -> list[str]:
+    """Tasks (output columns) that get contributions: all but multiclass's background."""
+    return [t for t in tasks if not (task_type == "multiclass" and t == "background")]
 
-    Returns
-    -------
-    dict with ``codes`` (N, L) uint8, ``labels`` (N, T), ``region_index`` (N,), ``split``
-    (N,) str, ``tasks`` and ``task_type``.
+
+def select(split_paths: list[str | os.PathLike], *, negatives_ratio: float, seed: int,
+           max_positives: int | None = None) -> Selection:
+    """Positives of every task and a seeded sample of negatives from the given split files.
+
+    A row is a positive of task t when its label is > 0 (any peak for regression); negatives
+    are rows with no positive label (the background class for multiclass). Each task
+    explains its positives (at most ``max_positives``, a seeded sample) and
+    ``ceil(negatives_ratio x positives)`` negatives; rows are in region order.
     """
-    parts = []
-    for name in splits:
-        if name not in split_paths:
-            raise InputError(f"unknown split {name!r}", key="attribution: splits",
-                             fix="use train, valid and/or test")
-        parts.append((name, read_split(split_paths[name])))
-    tasks, task_type = parts[0][1].tasks, parts[0][1].task_type
-    t = resolve_task(tasks, task_index)
-    out = {"codes": [], "labels": [], "region_index": [], "split": []}
-    for name, data in parts:
-        keep = data.labels[:, t] > 0 if positives_only else np.ones(len(data.codes), bool)
-        out["codes"].append(data.codes[keep])
-        out["labels"].append(data.labels[keep])
-        out["region_index"].append(data.region_index[keep])
-        out["split"].append(np.full(int(keep.sum()), name))
-    res = {k: np.concatenate(v) for k, v in out.items()}
-    res.update(tasks=tasks, task_type=task_type, task_index=t)
-    return res
+    data = [read_split(p) for p in split_paths]
+    tasks, task_type = data[0].tasks, data[0].task_type
+    codes = np.concatenate([d.codes for d in data])
+    labels = np.concatenate([d.labels for d in data])
+    region_index = np.concatenate([d.region_index for d in data])
+    order = np.argsort(region_index, kind="stable")
+    codes, labels, region_index = codes[order], labels[order], region_index[order]
+    rng = np.random.default_rng([seed, 7])
+    names = explained_tasks(tasks, task_type)
+    cols = [tasks.index(t) for t in names]
+    is_neg = ~(labels[:, cols] > 0).any(1)
+    neg_rows = np.flatnonzero(is_neg)
+    explained, positive = {}, {}
+    for t, j in zip(names, cols, strict=True):
+        pos = np.flatnonzero(labels[:, j] > 0)
+        if max_positives and len(pos) > max_positives:
+            pos = np.sort(rng.choice(pos, max_positives, replace=False))
+        k = min(len(neg_rows), math.ceil(negatives_ratio * len(pos)))
+        neg = np.sort(rng.choice(neg_rows, k, replace=False)) if k else neg_rows[:0]
+        rows = np.concatenate([pos, neg])
+        by = np.argsort(rows, kind="stable")
+        explained[t] = rows[by]
+        positive[t] = np.concatenate([np.ones(len(pos), bool), np.zeros(len(neg), bool)])[by]
+    used = np.unique(np.concatenate(list(explained.values()))) if explained else np.zeros(
+        0, np.int64)
+    remap = np.full(len(codes), -1, dtype=np.int64)
+    remap[used] = np.arange(len(used))
+    return Selection(codes[used], labels[used], region_index[used], tasks, task_type,
+                     {t: remap[r] for t, r in explained.items()}, positive)
 
 
-# --- the whole stage ---------------------------------------------------------------------
+def shard_of(sel: Selection, shard: int, n_shards: int) -> Selection:
+    """Shard ``shard`` of ``n_shards``: contiguous blocks of rows in region order."""
+    if not 0 <= shard < n_shards:
+        raise ValueError(f"shard {shard} out of range for {n_shards} shards")
+    keep = np.array_split(np.arange(len(sel.codes)), n_shards)[shard]
+    remap = np.full(len(sel.codes), -1, dtype=np.int64)
+    remap[keep] = np.arange(len(keep))
+    explained, positive = {}, {}
+    for t, rows in sel.explained.items():
+        inside = remap[rows] >= 0
+        explained[t] = remap[rows[inside]]
+        positive[t] = sel.positive[t][inside]
+    return Selection(sel.codes[keep], sel.labels[keep], sel.region_index[keep], sel.tasks,
+                     sel.task_type, explained, positive)
+
+
+# --- the job -----------------------------------------------------------------------------
 
 
 def _set_threads(threads: int) -> None:
@@ -180,30 +232,78 @@ def _set_threads(threads: int) -> None:
         pass
 
 
+def method_options(settings: dict, threads: int) -> dict:
+    """The options of the configured method, from the attribution settings."""
+    method = settings["method"]
+    if method == "integrated_gradients":
+        return {"steps": settings["ig_steps"], "rule": settings["ig_rule"]}
+    if method == "deeplift_package":
+        return {"mode": settings["mode"], "threads": threads}
+    return {}
+
+
+def explain_task(model, codes, region_index, task_index, settings, gc,
+                 threads) -> tuple[dict, dict[str, float]]:
+    """Contributions of one task for ``codes``, in chunks; and the job's check values."""
+    from peak2motif import explain
+
+    chunk = max(1, int(settings["chunk_sequences"]))
+    parts: dict[str, list] = {k: [] for k in ("hypothetical", "logit", "logit_delta")}
+    values: dict[str, float] = {}
+    worst_pair = worst_stored = 0.0
+    shuffle_stats = []
+    for lo in range(0, len(codes), chunk):
+        c, ri = codes[lo:lo + chunk], region_index[lo:lo + chunk]
+        refs, ref_codes = references(c, ri, settings, gc)
+        if ref_codes is not None:
+            shuffle_stats.append((len(c), check_shuffles(c, ref_codes)))
+        res = explain.explain(model, one_hot(c), refs, method=settings["method"],
+                              task_index=task_index, batch_size=settings["batch_size"],
+                              **method_options(settings, threads))
+        delta = res.logit[:, None] - res.logit_ref
+        stored = (res.hypothetical * one_hot(c)).sum((1, 2))
+        worst_pair = max(worst_pair, float(np.abs(res.contrib_sum - delta).max()))
+        worst_stored = max(worst_stored, float(np.abs(stored - delta.mean(1)).max()))
+        parts["hypothetical"].append(res.hypothetical)
+        parts["logit"].append(res.logit)
+        parts["logit_delta"].append(delta.mean(1))
+        if "completeness_bound" in res.diagnostics:
+            values["completeness_bound"] = min(values.get("completeness_bound", np.inf),
+                                               float(res.diagnostics["completeness_bound"]))
+    out = {k: np.concatenate(v) if v else np.zeros((0,)) for k, v in parts.items()}
+    values["summation_to_delta_max_abs_error"] = worst_pair
+    values["stored_summation_max_abs_error"] = worst_stored
+    values["nonfinite_contributions"] = float((~np.isfinite(out["hypothetical"])).sum()) \
+        if len(codes) else 0.0
+    if shuffle_stats:
+        n = sum(k for k, _ in shuffle_stats)
+        values["reference_identical_fraction"] = sum(
+            k * s["reference_identical_fraction"] for k, s in shuffle_stats) / n
+        for key in ("reference_dinucleotide_mismatches", "reference_moved_n"):
+            values[key] = sum(s[key] for _, s in shuffle_stats)
+    return out, values
+
+
 def compute_contributions(
-    model_h5: str | os.PathLike,
-    split_paths: dict[str, str],
-    regions_tsv: str | os.PathLike,
+    model_path: str | os.PathLike,
+    split_paths: dict[str, str | os.PathLike],
     out_h5: str | os.PathLike,
     out_checks: str | os.PathLike,
-    out_checks_html: str | os.PathLike,
-    out_png: str | os.PathLike,
     settings: dict | None = None,
-    planted_tsv: str | os.PathLike | None = None,
+    *,
+    fold: int = 0,
+    n_folds: int = 1,
+    shard: int = 0,
     threads: int = 1,
 ) -> pd.DataFrame:
-    """Select sequences, run DeepLIFT (in a child process), check, and write the outputs.
+    """Explain one shard of one fold's selection and write it with its checks.
 
     Parameters
     ----------
-    model_h5
-        Keras 3 Sequential model whose last layer is the output ``Activation``.
+    model_path
+        The fold's Keras model (``.keras``; the ``.h5`` next to it for the deeplift package).
     split_paths
-        ``{"train": path, "valid": path, "test": path}`` split files.
-    regions_tsv
-        Region table (for genome coordinates of the AUROC).
-    planted_tsv
-        Truth of a simulated dataset (chrom, start, end, ...); adds ``interpretability_auroc``.
+        ``{"train": path, "valid": path, "test": path}``: the fold's split files.
 
     Returns
     -------
@@ -212,140 +312,233 @@ def compute_contributions(
     Raises
     ------
     checks.CheckFailed
-        When summation-to-delta, the forward logits, the shap correlation or the reference
-        shuffle check is outside its limit. The message says what to change.
+        When a check is outside its limit; the message says what to change.
     """
     import keras
 
-    from peak2motif import deeplift_compat
+    from peak2motif import explain
 
     s = settings_with_defaults(settings)
     _set_threads(threads)
-    layers = deeplift_compat.layer_summary(model_h5)
-    deeplift_compat.deeplift_model_config(model_h5)  # fail early with a clear message
-    model = keras.models.load_model(model_h5, compile=False)
-
-    cand = load_candidates(split_paths, list(s["splits"]), s["task"], s["positives_only"])
-    t = cand["task_index"]
-    if len(cand["codes"]) == 0:
-        raise InputError("no sequences to attribute", key="attribution: splits",
-                         fix="choose other splits or set positives_only: false")
-    pred = model.predict(one_hot(cand["codes"]), batch_size=s["batch_size"], verbose=0)
-    order = np.argsort(-pred[:, t], kind="stable")
-    if s["max_sequences"]:
-        order = order[: s["max_sequences"]]
-    codes = cand["codes"][order]
-    pred = np.asarray(pred[order], dtype=np.float32)
-    log.info("attributing %d sequences of %s (task %s)", len(codes), s["splits"],
-             cand["tasks"][t])
-
-    values: dict[str, float] = {"n_sequences": float(len(codes))}
-    ref_codes = fixed = None
-    if s["reference"] == "dinuc_shuffle":
-        ref_codes = dinuc_shuffle_codes(codes, s["n_references"], s["seed"])
-        values.update(check_shuffles(codes, ref_codes))
-        n_refs = s["n_references"]
-    else:
-        fixed = fixed_reference(s["reference"], codes.shape[1], gc_fraction(codes))
-        n_refs = 1
-    values["n_references"] = float(n_refs)
-
-    res = deeplift_compat.run_deeplift(
-        model_h5, codes, ref_codes=ref_codes, fixed_ref=fixed, mode=s["mode"], task_index=t,
-        batch_size=s["batch_size"], threads=threads, rescale_sample=s["shap_sample"],
-    )
-    log.info("deeplift: converted in %.1f s, scored %d sequences in %.1f s (%.0f seq/s)",
-             res["convert_seconds"], len(codes), res["score_seconds"],
-             len(codes) / max(res["score_seconds"], 1e-9))
-    onehot = one_hot(codes)
-    hyp = res["hypothetical"]
-    actual = hyp * onehot
-    values["nonfinite_contributions"] = float((~np.isfinite(hyp)).sum())
-    per_pair, per_seq = checks.summation_to_delta_errors(
-        res["contrib_sum"], res["logit"], res["logit_ref"])
-    values["summation_to_delta_max_abs_error"] = float(per_pair.max())
-    values["summation_to_delta_mean_reference_max_abs_error"] = float(per_seq.max())
-    values["summation_to_delta_batches"] = float(len(res["batch_max_error"]))
-    values["summation_tolerance"] = float(s["summation_tolerance"])
-    values["median_abs_logit_delta"] = float(
-        np.median(np.abs(res["logit"][:, None] - res["logit_ref"])))
-
-    klogit = checks.keras_logits(model, onehot, s["batch_size"])[:, t]
-    values["logit_max_abs_diff"] = float(np.abs(klogit - res["logit"]).max())
-
-    refs_onehot = one_hot(ref_codes) if ref_codes is not None else np.broadcast_to(
-        fixed, (len(codes), 1) + fixed.shape)
-    n_shap = min(s["shap_sample"], len(codes))
-    if n_shap:
-        sh = checks.shap_contributions(model, onehot[:n_shap], np.asarray(refs_onehot[:n_shap]),
-                                       task_index=t)
-        # shap implements the Rescale rule: compare it with deeplift in Rescale mode (a check of
-        # the conversion), and record the agreement of the chosen mode as well.
-        rescale = (res["rescale_hypothetical"] * onehot[:n_shap]).sum(-1)
-        values["shap_correlation"] = checks.correlation(sh.sum(-1), rescale)
-        values[f"shap_correlation_{s['mode']}"] = checks.correlation(
-            sh.sum(-1), actual[:n_shap].sum(-1))
-        values["shap_sample"] = float(n_shap)
-    n_ism = min(s["ism_sample"], len(codes))
-    if n_ism:
-        ism = checks.ism_scores(model, onehot[:n_ism], task_index=t)
-        values["ism_correlation"] = checks.correlation(ism, actual[:n_ism].sum(-1))
-    if planted_tsv is not None:
-        regions = pd.read_csv(regions_tsv, sep="\t")
-        planted = pd.read_csv(planted_tsv, sep="\t")
-        windows = regions.iloc[cand["region_index"][order]][["chrom", "start"]]
-        values["interpretability_auroc"] = checks.interpretability_auroc(
-            actual, windows.reset_index(drop=True), planted)
-
-    table = checks.verdicts(values, s)
+    t0 = time.perf_counter()
+    splits = ["test"] if n_folds > 1 else list(s["splits"])
+    unknown = [x for x in splits if x not in split_paths]
+    if unknown:
+        raise InputError(f"unknown split(s) {unknown}", key="attribution: splits",
+                         fix="use train, valid and/or test")
+    sel = select([split_paths[x] for x in splits], negatives_ratio=s["negatives_ratio"],
+                 seed=s["seed"], max_positives=s["max_sequences"])
+    # of the fold's whole selection, so that a fixed gc reference is the same in every shard
+    gc = gc_fraction(sel.codes) if len(sel.codes) else 0.5
+    sel = shard_of(sel, shard, s["shards"])
+    model = keras.models.load_model(model_path, compile=False)
+    logits = checks.keras_logits(model, one_hot(sel.codes), s["batch_size"] or 256) \
+        if len(sel.codes) else np.zeros((0, len(sel.tasks)), np.float32)
+    pred = np.asarray(model.layers[-1](logits), dtype=np.float32)  # the output activation
+    values: dict[str, float] = {"n_sequences": float(len(sel.codes)),
+                                "n_references": float(s["n_references"]
+                                                      if s["reference"] == "dinuc_shuffle"
+                                                      else 1)}
+    tasks_out = {}
+    for t, rows in sel.explained.items():
+        j = sel.tasks.index(t)
+        arrays, v = explain_task(model, sel.codes[rows], sel.region_index[rows], j, s, gc,
+                                 threads)
+        tasks_out[t] = {**arrays, "rows": rows, "positive": sel.positive[t]}
+        v["logit_max_abs_diff"] = float(np.abs(arrays["logit"] - logits[rows, j]).max()) \
+            if len(rows) else 0.0
+        checks.merge_values(values, v)
+        values[f"n_positives_{t}"] = float(sel.positive[t].sum())
+    values["seconds"] = time.perf_counter() - t0
+    log.info("explained %d sequences (fold %d, shard %d of %d) with %s in %.1f s",
+             len(sel.codes), fold, shard, s["shards"], s["method"], values["seconds"])
+    table = checks.verdicts(values, s, explain.get_method(s["method"]).exact)
     log.info("checks:\n%s", table.to_string(index=False))
-    with atomic_output(out_checks) as tmp:
-        table[["check", "value"]].to_csv(tmp, sep="\t", index=False)
-    with atomic_output(out_checks_html) as tmp:
-        tmp.write_text(checks_html(table, s))
-    with atomic_output(out_h5) as tmp:
-        with h5py.File(tmp, "w") as h5:
-            for name, arr in (("onehot", onehot), ("hypothetical", hyp), ("actual", actual)):
-                h5.create_dataset(name, data=arr.astype(np.float32), compression="gzip",
-                                  compression_opts=1, chunks=(min(64, len(arr)),) + arr.shape[1:])
-            h5["region_index"] = cand["region_index"][order].astype(np.int64)
-            h5["prediction"] = pred
-            h5["logit"] = res["logit"].astype(np.float32)
-            h5["split"] = cand["split"][order].astype("S")
-            h5.attrs.update(method="deeplift", mode=s["mode"], reference=s["reference"],
-                            n_references=n_refs, task_index=t, task=cand["tasks"][t],
-                            seed=s["seed"])
-    with atomic_output(out_png) as tmp:
-        plot_contributions(actual, pred[:, t], tmp, n=s["plot_sequences"])
-    checks.raise_on_failure(table, layers)
+    _write_shard(out_h5, out_checks, sel, pred, tasks_out, table, s, fold, shard,
+                 int(values["n_references"]))
+    checks.raise_on_failure(table)
     return table
 
 
-def checks_html(table: pd.DataFrame, settings: dict) -> str:
-    """A small HTML page of the checks table for the report."""
-    body = table.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0)
-    return (
-        "<html><head><meta charset='utf-8'><style>body{font-family:sans-serif}"
-        "td,th{padding:4px 10px;text-align:left}</style></head><body>"
-        "<h3>DeepLIFT contribution checks</h3>"
-        f"<p>mode {settings['mode']}, reference {settings['reference']}"
-        f" ({settings['n_references']} per sequence when shuffled). FAIL stops the workflow; "
-        "'recorded' rows have no limit.</p>" + body + "</body></html>"
-    )
+def _write_shard(out_h5, out_checks, sel: Selection, pred, tasks_out, table, s, fold: int,
+                 shard: int, n_references: int) -> None:
+    with atomic_output(out_h5) as tmp:
+        contributions.write(
+            tmp,
+            {"codes": sel.codes, "region_index": sel.region_index,
+             "fold": np.full(len(sel.codes), fold, dtype=np.int16), "labels": sel.labels,
+             "prediction": pred},
+            tasks_out,
+            {"method": s["method"], "reference": s["reference"], "n_references": n_references,
+             "seed": s["seed"], "tasks": explained_tasks(sel.tasks, sel.task_type),
+             "task_type": sel.task_type, "shard": shard})
+    with atomic_output(out_checks) as tmp:
+        table.to_csv(tmp, sep="\t", index=False)
 
 
-def plot_contributions(actual: np.ndarray, score: np.ndarray, out_png: str | Path,
+# --- cross-checks on a sample (their own job) --------------------------------------------
+
+
+def crosscheck_values(model, onehot: np.ndarray, refs: np.ndarray,
+                      settings: dict, task_index: int, model_cfg: dict,
+                      threads: int = 1) -> dict[str, float]:
+    """The cross-check values of one task on a sample (see :func:`crosscheck`)."""
+    from peak2motif import explain
+    from peak2motif.explain.checks import shap_can_explain
+    from peak2motif.explain.package import unsupported as package_unsupported
+
+    s, options = settings, method_options(settings, threads)
+    res = explain.explain(model, onehot, refs, method=s["method"], task_index=task_index,
+                          batch_size=s["batch_size"], **options)
+    actual = (res.hypothetical * onehot).sum(-1)
+    values = {}
+    # a failed DeepExplainer leaves its gradient overrides registered and breaks every later
+    # gradient of the process, so shap only sees models it can explain
+    if shap_can_explain(model):
+        shap = checks.shap_contributions(model, onehot, refs, task_index=task_index)
+        values["shap_correlation"] = checks.correlation(shap.sum(-1), actual)
+    second = explain.independent_hypothetical_check(model, onehot, s["method"], task_index,
+                                                    **options)
+    values["independent_hypothetical_relative_diff"] = second.relative
+    if s["method"] == "deeplift" and not package_unsupported(model_cfg):
+        package = explain.explain(model, onehot, refs, method="deeplift_package",
+                                  task_index=task_index, mode="Rescale", threads=threads)
+        scale = float(np.abs(package.hypothetical).max()) or 1.0
+        values["package_relative_diff"] = float(
+            np.abs(package.hypothetical - res.hypothetical).max()) / scale
+    if s["ism_sample"]:
+        k = min(s["ism_sample"], len(onehot))
+        ism = checks.ism_scores(model, onehot[:k], task_index=task_index)
+        values["ism_correlation"] = checks.correlation(ism, actual[:k])
+    return values
+
+
+def crosscheck(model_path: str | os.PathLike, split_paths: dict[str, str | os.PathLike],
+               out_checks: str | os.PathLike, settings: dict, model_cfg: dict, *,
+               n_folds: int = 1, threads: int = 1) -> pd.DataFrame:
+    """Independent checks of the method on the first ``crosscheck_sample`` positives of
+    each task (the same references as the stage):
+
+    - ``shap_correlation``: per-position contributions against shap DeepExplainer (the same
+      Rescale rule; a limit for DeepLIFT methods, recorded for integrated gradients);
+    - ``independent_hypothetical_max_abs_diff``: the hypothetical contributions, which
+      TF-MoDISco reads, from a second implementation (all four bases, not only the observed
+      one);
+    - ``package_max_abs_diff``: native DeepLIFT against the deeplift package where the
+      package can convert the model;
+    - ``ism_correlation``: in-silico mutagenesis (recorded).
+    """
+    import keras
+
+    from peak2motif import explain
+
+    s = settings_with_defaults(settings)
+    model_cfg = with_defaults("model", model_cfg)
+    _set_threads(threads)
+    values: dict[str, float] = {}
+    n = s["crosscheck_sample"]
+    if n:
+        splits = ["test"] if n_folds > 1 else list(s["splits"])
+        sel = select([split_paths[x] for x in splits], negatives_ratio=0, seed=s["seed"],
+                     max_positives=n)
+        model = keras.models.load_model(model_path, compile=False)
+        gc = gc_fraction(sel.codes) if len(sel.codes) else 0.5
+        for t, rows in sel.explained.items():
+            if not len(rows):
+                continue
+            j = sel.tasks.index(t)
+            codes, region = sel.codes[rows[:n]], sel.region_index[rows[:n]]
+            refs, _ = references(codes, region, s, gc)
+            checks.merge_values(values, crosscheck_values(
+                model, one_hot(codes), refs, s, j, model_cfg, threads))
+            values[f"crosscheck_sequences_{t}"] = float(len(codes))
+    exact = explain.get_method(s["method"]).exact
+    if not exact and "shap_correlation" in values:  # another rule: recorded, no limit
+        values["shap_correlation_recorded"] = values.pop("shap_correlation")
+    table = checks.verdicts(values, s, exact)
+    log.info("cross-checks:\n%s", table.to_string(index=False))
+    with atomic_output(out_checks) as tmp:
+        table.to_csv(tmp, sep="\t", index=False)
+    checks.raise_on_failure(table)
+    return table
+
+
+# --- gathering -----------------------------------------------------------------------------
+
+
+def gather_contributions(shards: list[str | os.PathLike], check_tables: list,
+                         crosscheck_tables: list, regions_tsv: str | os.PathLike,
+                         out_h5: str | os.PathLike, out_checks: str | os.PathLike,
+                         out_html: str | os.PathLike, out_png: str | os.PathLike,
+                         settings: dict, planted_tsv: str | os.PathLike | None = None
+                         ) -> pd.DataFrame:
+    """One contributions file (rows by region) and one checks table: the worst value of each
+    check over all jobs, plus the interpretability AUROC on simulated data."""
+    from peak2motif import explain
+    from peak2motif.regions import read_regions
+
+    s = settings_with_defaults(settings)
+    with atomic_output(out_h5) as tmp:
+        attrs = contributions.gather(shards, tmp)
+    values: dict[str, float] = {}
+    for path in [*check_tables, *crosscheck_tables]:
+        t = pd.read_csv(path, sep="\t")
+        checks.merge_values(values, dict(zip(t["check"], t["value"], strict=True)))
+    values["jobs"] = float(len(check_tables))
+    first = attrs["tasks"][0] if attrs.get("tasks") else None
+    if first is not None and planted_tsv is not None:
+        c = contributions.read_task(out_h5, first, positives_only=True)
+        regions = read_regions(regions_tsv)
+        windows = regions.iloc[c.region_index][["chrom", "start"]].reset_index(drop=True)
+        values["interpretability_auroc"] = checks.interpretability_auroc(
+            c.actual, windows, pd.read_csv(planted_tsv, sep="\t"))
+    table = checks.verdicts(values, s, explain.get_method(attrs.get("method", s["method"]))
+                            .exact)
+    with atomic_output(out_checks) as tmp:
+        table[["check", "value"]].to_csv(tmp, sep="\t", index=False)
+    with atomic_output(out_html) as tmp:
+        tmp.write_text(checks_html(table, s, attrs))
+    with atomic_output(out_png) as tmp:
+        if first is None:
+            plot_contributions(np.zeros((0, 1, 4)), np.zeros(0), tmp)
+        else:
+            c = contributions.read_task(out_h5, first, positives_only=True)
+            with h5py.File(out_h5, "r") as h5:
+                rows = h5[f"task/{first}/rows"][:][h5[f"task/{first}/positive"][:]]
+                score = h5["prediction"][:][rows, attrs["tasks"].index(first)]
+            best = np.argsort(-score, kind="stable")[: s["plot_sequences"]]
+            plot_contributions(c.actual[best], score[best], tmp, n=s["plot_sequences"])
+    checks.raise_on_failure(table)
+    return table
+
+
+def checks_html(table: pd.DataFrame, settings: dict, attrs: dict) -> str:
+    """The checks table as a page for the report."""
+    from peak2motif.presentation import page
+    from peak2motif.presentation import table as html_table
+
+    shown = table.copy()
+    shown["status"] = [f"<span class='{v}'>{v}</span>" for v in shown["status"]]
+    body = (f"<h3>Contribution checks ({attrs.get('method', settings['method'])})</h3>"
+            f"<p class='note'>Reference {settings['reference']} "
+            f"({attrs.get('n_references', '')} per sequence). Each value is the worst over "
+            "all attribution jobs (every fold and shard) and the cross-check jobs. FAIL "
+            "stops the workflow; 'recorded' rows have no limit.</p>"
+            + html_table(shown, escape=False))
+    return page("contribution checks", body)
+
+
+def plot_contributions(actual: np.ndarray, score: np.ndarray, out_png,
                        n: int = 4, width: int = 100) -> None:
     """Logos of the actual contributions of the first ``n`` sequences.
 
     Each panel shows ``width`` bp centred on the strongest ``width``-bp stretch of the sequence.
     """
     import logomaker
-    import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from peak2motif.presentation import pyplot
 
+    plt = pyplot()
     n = max(1, min(n, len(actual)))
     length = actual.shape[1]
     width = min(width, length)
@@ -353,6 +546,7 @@ def plot_contributions(actual: np.ndarray, score: np.ndarray, out_png: str | Pat
     for i, ax in enumerate(axes[:, 0]):
         if i >= len(actual):
             ax.axis("off")
+            ax.text(0.5, 0.5, "no sequence was explained", ha="center")
             continue
         mag = np.abs(actual[i].sum(-1))
         start = int(np.convolve(mag, np.ones(width), "valid").argmax())

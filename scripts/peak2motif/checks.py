@@ -19,8 +19,6 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from peak2motif.errors import InputError
-
 
 class CheckFailed(RuntimeError):
     """A contribution check failed; the message says what is wrong and what to change."""
@@ -50,28 +48,10 @@ def summation_to_delta_errors(contrib_sum: np.ndarray, logit: np.ndarray,
     return per_pair, per_seq
 
 
-def logit_model(model):
-    """A Keras model giving the pre-activation outputs (logits) of ``model``.
-
-    The contract is that the model's last layer is a separate ``Activation`` layer; a model whose
-    last layer has a linear activation is its own logit model.
-    """
-    import keras
-
-    last = model.layers[-1]
-    if type(last).__name__ == "Activation":
-        return keras.Model(model.inputs, model.layers[-2].output)
-    act = getattr(last, "activation", None)
-    if act is None or getattr(act, "__name__", "") == "linear":
-        return model
-    raise InputError(
-        f"the last layer ({last.name}) has a built-in {act.__name__} activation, so the logits "
-        "cannot be read", fix="end the model with a separate keras.layers.Activation layer",
-    )
-
-
 def keras_logits(model, onehot: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """``(N, T)`` logits of ``model`` on one-hot ``(N, L, 4)``."""
+    from peak2motif.explain.keras_tools import logit_model
+
     return np.asarray(logit_model(model).predict(onehot, batch_size=batch_size, verbose=0))
 
 
@@ -92,11 +72,11 @@ def shap_contributions(model, onehot: np.ndarray, refs: np.ndarray,
     -------
     ``(n, L, 4)`` contributions (mean over references).
     """
-    import keras
     import shap
 
-    lm = logit_model(model)
-    one = keras.Model(lm.inputs, lm.outputs[0][:, task_index : task_index + 1])
+    from peak2motif.explain.keras_tools import logit_model, task_model
+
+    one = task_model(logit_model(model), task_index)
     lookup = {onehot[i].astype(np.float32).tobytes(): refs[i] for i in range(len(onehot))}
 
     def background(x):
@@ -119,6 +99,8 @@ def ism_scores(model, onehot: np.ndarray, task_index: int = 0,
     -------
     ``(n, L)`` float.
     """
+    from peak2motif.explain.keras_tools import logit_model
+
     lm = logit_model(model)
     n, length, _ = onehot.shape
     out = np.zeros((n, length))
@@ -198,25 +180,67 @@ def interpretability_auroc(actual: np.ndarray, windows: pd.DataFrame,
     return float(roc_auc_score(mask[keep].ravel(), score.ravel()))
 
 
-def verdicts(values: dict[str, float], settings: dict) -> pd.DataFrame:
+LOWEST_LIMITS = ("completeness_bound",)
+COUNTS = ("nonfinite_contributions", "reference_dinucleotide_mismatches",
+          "reference_moved_n", "n_sequences")
+LOWEST = ("shap_correlation", "ism_correlation", "interpretability_auroc")
+
+
+def merge_values(into: dict[str, float], more: dict[str, float]) -> dict[str, float]:
+    """Combine check values of two parts of a job (or of several jobs) in place.
+
+    Counts add up, correlations keep the lowest, and errors and fractions the largest (the
+    worst part decides); ``n_positives_*`` and ``seconds`` add up too.
+    """
+    for k, v in more.items():
+        if k not in into:
+            into[k] = v
+        elif k in COUNTS or k.startswith("n_positives_") or k == "seconds":
+            into[k] = into[k] + v
+        elif k in LOWEST or k in LOWEST_LIMITS:
+            into[k] = min(into[k], v) if np.isfinite(into[k]) and np.isfinite(v) else np.nan
+        else:
+            into[k] = max(into[k], v) if np.isfinite(into[k]) and np.isfinite(v) else np.nan
+    return into
+
+
+def limits(settings: dict, exact: bool = True,
+           completeness_bound: float | None = None) -> dict[str, tuple[str, float]]:
+    """The limit of every checked quantity (see config/README.md, attribution).
+
+    Exact methods are held to ``summation_tolerance``; an approximate one (integrated
+    gradients) to the completeness bound it reports for the run.
+    """
+    summation = settings["summation_tolerance"] if exact else completeness_bound
+    return {
+        "summation_to_delta_max_abs_error": ("<=", summation),
+        "stored_summation_max_abs_error": ("<=", summation),
+        "logit_max_abs_diff": ("<=", settings["logit_tolerance"]),
+        "shap_correlation": (">=", settings["shap_min_correlation"]),
+        "independent_hypothetical_relative_diff": ("<=", settings["crosscheck_tolerance"]),
+        "package_relative_diff": ("<=", settings["package_tolerance"]),
+        "reference_identical_fraction": ("<=", settings["max_identical_reference_fraction"]),
+        "reference_dinucleotide_mismatches": ("<=", 0),
+        "reference_moved_n": ("<=", 0),
+        "nonfinite_contributions": ("<=", 0),
+    }
+
+
+def verdicts(values: dict[str, float], settings: dict, exact: bool = True) -> pd.DataFrame:
     """Checks table with thresholds and pass/fail.
+
+    ``exact`` says whether the method promises summation-to-delta (DeepLIFT) or only
+    approximate completeness (integrated gradients), which sets the summation limits.
 
     Returns
     -------
     DataFrame with columns ``check``, ``value``, ``threshold``, ``status`` (pass, FAIL or
     recorded).
     """
-    limits = {
-        "summation_to_delta_max_abs_error": ("<=", settings["summation_tolerance"]),
-        "logit_max_abs_diff": ("<=", settings["logit_tolerance"]),
-        "shap_correlation": (">=", settings["shap_min_correlation"]),
-        "reference_identical_fraction": ("<=", settings["max_identical_reference_fraction"]),
-        "reference_dinucleotide_mismatches": ("<=", 0),
-        "nonfinite_contributions": ("<=", 0),
-    }
+    bounds = limits(settings, exact, values.get("completeness_bound"))
     rows = []
     for name, value in values.items():
-        op, limit = limits.get(name, (None, None))
+        op, limit = bounds.get(name, (None, None))
         if op is None or limit is None or value is None:
             status, threshold = "recorded", ""
         else:
@@ -229,10 +253,29 @@ def verdicts(values: dict[str, float], settings: dict) -> pd.DataFrame:
 
 _HINTS = {
     "summation_to_delta_max_abs_error": (
-        "the contributions do not add up to logit(x) - logit(reference). Max pooling, "
-        "GlobalMaxPooling and 'same' padding break DeepLIFT's summation; use AveragePooling1D "
-        "and padding 'valid' (the default `model:` settings), or raise "
-        "`attribution: summation_tolerance` if you accept approximate contributions"
+        "the contributions of a (sequence, reference) pair do not add up to logit(x) - "
+        "logit(reference). For integrated gradients raise `attribution: ig_steps`; for the "
+        "deeplift package, max pooling breaks summation (use `attribution: method: deeplift`, "
+        "the native method, which keeps it exact)"
+    ),
+    "stored_summation_max_abs_error": (
+        "the stored contributions of the observed bases (hypothetical x one-hot) do not add up "
+        "to the mean logit difference: the references give N positions a base, or the "
+        "hypothetical contributions are wrong. This is a bug; please report it"
+    ),
+    "independent_hypothetical_relative_diff": (
+        "a second, independent implementation gives other hypothetical contributions (the "
+        "values of bases not in the sequence, which TF-MoDISco reads). This is a bug in the "
+        "method; try another `attribution: method` and report it"
+    ),
+    "package_relative_diff": (
+        "the native DeepLIFT and the deeplift package disagree on the same model and "
+        "references. The package computes in float32 and is off by up to 3 % where sigmoid "
+        "or tanh units saturate: if the independent check passed, raise "
+        "`attribution: package_tolerance`; otherwise report it"
+    ),
+    "reference_moved_n": (
+        "some references put bases where the input has N: a bug in the shuffle"
     ),
     "logit_max_abs_diff": (
         "deeplift's converted model computes different logits from Keras, so its contributions "
@@ -241,9 +284,8 @@ _HINTS = {
         "the difference is float round-off"
     ),
     "shap_correlation": (
-        "DeepLIFT and shap DeepExplainer disagree on the same model and references. Check the "
-        "model for layers deeplift treats differently, try `attribution: mode: Rescale`, or "
-        "lower `attribution: shap_min_correlation`"
+        "DeepLIFT and shap DeepExplainer (the same Rescale rule) disagree on the same model "
+        "and references: the method mistranslates a layer. Try another `attribution: method`"
     ),
     "reference_identical_fraction": (
         "many dinucleotide-shuffled references equal their input (low-complexity sequences "

@@ -73,7 +73,7 @@ def read_keras_config(h5_path: str | Path) -> dict:
     return json.loads(raw.decode() if hasattr(raw, "decode") else raw)
 
 
-def _activation_name(value: Any) -> str:
+def _config_activation_name(value: Any) -> str:
     if isinstance(value, dict):  # a serialised activation object
         value = value.get("config", {}).get("name") or value.get("class_name", "?")
     return str(value).lower()
@@ -134,7 +134,7 @@ def deeplift_model_config(h5_path: str | Path) -> dict:
             layer["class_name"] = "Activation"
             lc = layer["config"] = {"name": lc["name"], "activation": "relu"}
         if "activation" in lc:
-            act = _activation_name(lc["activation"])
+            act = _config_activation_name(lc["activation"])
             if act not in SUPPORTED_ACTIVATIONS:
                 raise InputError(f"{where} has activation {act!r}, which deeplift cannot "
                                  "convert", path=path, fix=_FIX_ARCHITECTURE)
@@ -188,9 +188,39 @@ def import_deeplift() -> dict[str, Any]:
         import deeplift.util as dl_util
     finally:
         sys.modules["tensorflow"] = saved
+    _fix_rescale_fallback(dl_layers)
     _register_exponential(kc, dl_layers, tf.compat.v1)
     _DEEPLIFT.update(tf=tf.compat.v1, kc=kc, layers=dl_layers, util=dl_util)
     return _DEEPLIFT
+
+
+def _fix_rescale_fallback(dl_layers) -> None:
+    """Take the Rescale fallback derivative at the layer's *input* reference.
+
+    Where input and reference are within 1e-7, deeplift's Rescale multiplier falls back to the
+    derivative of the nonlinearity, but ``Activation._build_fwd_pass_vars`` evaluates it at the
+    layer's *output* reference: ``sigma'(sigma(z))`` instead of ``sigma'(z)``, ``tanh'(tanh(z))``
+    instead of ``tanh'(z)``, ``exp(exp(z))`` instead of ``exp(z)`` (which overflowed to inf and
+    gave NaN multipliers on trained models). It is right only for ReLU, whose derivative has
+    the same sign test at ``z`` and ``relu(z)``. This is deeplift's method with that one line
+    changed (at run time, in the deeplift child process only).
+    """
+    cls = dl_layers.Activation
+    if getattr(cls, "_peak2motif_fallback", False):
+        return
+
+    def _build_fwd_pass_vars(self):
+        self._build_fwd_pass_vars_core()
+        self._activation_vars = self._build_activation_vars(self._get_input_activation_vars())
+        self._reference_vars = self._build_reference_vars()
+        self._diff_from_reference_vars = self._build_diff_from_reference_vars()
+        self._gradient_at_default_activation = self._get_gradient_at_activation(
+            self._get_input_reference_vars())  # deeplift: self.get_reference_vars()
+        self._pos_contribs, self._neg_contribs = self._build_pos_and_neg_contribs()
+        self._initialize_mxts()
+
+    cls._build_fwd_pass_vars = _build_fwd_pass_vars
+    cls._peak2motif_fallback = True
 
 
 def _register_exponential(kc, dl_layers, tf1) -> None:
@@ -198,7 +228,9 @@ def _register_exponential(kc, dl_layers, tf1) -> None:
 
     deeplift's activation table is a dict built inside ``activation_to_conversion_function``
     and ``custom_conversion_funcs`` is not passed through for Sequential models, so the
-    module-level look-up function is wrapped (at run time, in this process only).
+    module-level look-up function is wrapped (at run time, in this process only). Its Rescale
+    fallback derivative, ``exp`` at the input reference, comes from
+    :func:`_fix_rescale_fallback`.
     """
     if getattr(kc.activation_to_conversion_function, "_peak2motif", False):
         return
@@ -209,14 +241,6 @@ def _register_exponential(kc, dl_layers, tf1) -> None:
 
         def _get_gradient_at_activation(self, activation_vars):
             return tf1.exp(activation_vars)
-
-        def _build_fwd_pass_vars(self):
-            super()._build_fwd_pass_vars()
-            # deeplift takes the Rescale fallback gradient (used where input and reference are
-            # within 1e-7) at the layer's *output* reference, which is right for ReLU only;
-            # exp'(ref_in) is exp(ref_in), the output reference itself. exp(exp(.)) overflowed
-            # to inf and 0 * inf gave NaN multipliers on trained models.
-            self._gradient_at_default_activation = self.get_reference_vars()
 
     def exponential_conversion(name, verbose, nonlinear_mxts_mode, **kwargs):
         return [_Exponential(name=name, verbose=verbose, nonlinear_mxts_mode=nonlinear_mxts_mode)]
