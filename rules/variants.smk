@@ -1,0 +1,47 @@
+# Variant stage (datasets with `variants:` set): each SNV of the VCF in or near a peak window,
+# scored by the fold model whose test split holds its region. Input functions live in
+# common.smk (variant_inputs: the VCF, the genome, every fold's model, each task's modisco.h5).
+
+
+rule score_variants:
+    """Ref and alt predictions (both strands), log-fold change, change of the DeepLIFT
+    contributions (same references as the attribution stage), the reported motif hit, and an
+    empirical p-value against matched random substitutions in the same windows (BH q-values);
+    a table, a summary, ref/alt logos of the top variants and an HTML page."""
+    input:
+        unpack(variant_inputs),
+        regions="results/{dataset}/sequences/regions.tsv",
+        motifs="results/{dataset}/motifs/motifs.tsv",
+        patterns="results/{dataset}/motifs/patterns.tsv",
+    output:
+        table="results/{dataset}/variants/variants.tsv",
+        summary="results/{dataset}/variants/summary.tsv",
+        figure=report(
+            "results/{dataset}/variants/top_variants.png",
+            caption="report/variants.rst",
+            category="8. Variants",
+        ),
+        html=report(
+            "results/{dataset}/variants/variants.html",
+            caption="report/variants.rst",
+            category="8. Variants",
+        ),
+    log:
+        "logs/{dataset}/score_variants.log",
+    benchmark:
+        "benchmarks/{dataset}/score_variants.tsv"
+    conda:
+        "../envs/variants.yaml"
+    threads: setting("attribution", "threads")
+    resources:
+        mem_mb=setting("attribution", "mem_mb"),
+        runtime=setting("attribution", "runtime"),
+        gpu=1,
+    params:
+        cfg=config["variants"],
+        attribution=section("attribution"),
+        site_score=setting("motifs", "site_score"),
+        tasks=dataset_tasks,
+        task_type=task_type,
+    script:
+        "../scripts/score_variants.py"
