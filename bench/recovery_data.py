@@ -71,6 +71,9 @@ CASES = [
     Case("worm_control_3000", "worm", 3000, kind="control", seed=6),
     Case("worm_control_20000", "worm", 20000, kind="control", seed=7),
     Case("ecoli_crp", "ecoli", 0, kind="crp", seed=8),
+    # The small cases CI runs at default settings (tests/test_realistic.py).
+    Case("worm_ci_1200", "worm", 1200, WORM_FACTORS, seed=11),
+    Case("worm_ci_control_1000", "worm", 1000, kind="control", seed=12),
 ]
 BY_NAME = {c.name: c for c in CASES}
 
@@ -104,7 +107,8 @@ def fetch_background(kind: str, cache: Path) -> dict[str, np.ndarray]:
     if kind == "worm":
         (seq,) = out.values()
         edges = np.linspace(0, len(seq), WORM_PIECES + 1).astype(int)
-        out = {f"X{i + 1}": seq[a:b].copy() for i, (a, b) in enumerate(zip(edges, edges[1:]))}
+        pieces = zip(edges[:-1], edges[1:], strict=True)
+        out = {f"X{i + 1}": seq[a:b].copy() for i, (a, b) in enumerate(pieces)}
     else:
         out = {"chr": next(iter(out.values())).copy()}
     return out
@@ -263,7 +267,7 @@ def build_crp(chroms, rng) -> tuple[dict, list, str]:
     seq = chroms["chr"].tobytes().decode()
     sites = crp_sites()
     truth, found = [], set()
-    for k, site in enumerate(sites):
+    for site in sites:
         rc = revcomp(np.frombuffer(site.encode(), np.uint8)).tobytes().decode()
         for strand, probe in (("+", site), ("-", rc)):
             at = seq.find(probe)
