@@ -30,6 +30,7 @@ include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/attribute.smk"
 include: "rules/motifs.smk"
+include: "rules/variants.smk"
 include: "rules/provenance.smk"
 
 

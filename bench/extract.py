@@ -1,17 +1,26 @@
 """Benchmark of sequence extraction (a benchmark, not a test).
 
-Workload: about 100k windows of 1 kb from a synthetic genome of about 100 Mb, written as the
-split file of the data contract (uint8 codes, chunked HDF5).
+Workload: 100k windows of 1 kb from a random 100 Mb genome (10 chromosomes, 60-bp lines, half
+the bases lower case), written as the split file of the data contract (uint8 codes, chunked
+HDF5). Commands, each measured in the same run, interleaved:
 
-- ours: ``peak2motif.extract.extract_sequences`` (pyfaidx reads, lookup-table encoding,
-  chunked writes);
-- baseline, in the same run: ``bedtools getfasta -tab`` piped into a plain Python encoder
-  that maps each character through a dict, writing the same HDF5 in the same chunks.
+- ours: ``peak2motif.extract.extract_sequences`` (windows read by ``peak2motif.genome``:
+  vectorised reads of the memory-mapped FASTA, one lookup-table pass, 4,096-row chunks);
+- baseline, the reference: ``bedtools getfasta -tab`` piped into a numpy lookup-table encoder
+  that writes the same HDF5 in the same 4,096-row chunks (the best a user would write);
+- pyfaidx: one ``faidx.fetch`` per window, encoded and written the same way (what
+  ``extract_sequences`` did before ``peak2motif.genome``), for the record;
+- stub: ``extract_sequences`` with reading replaced by filled arrays (its floor);
+- reading only, ours (``Genome.read_codes``) and the baseline's (getfasta + LUT), codes
+  discarded, no HDF5.
 
-Each runs in its own subprocess; wall time and peak memory (``ru_maxrss`` from ``wait4``,
-which covers the process and the children it waited for) are measured per run. Then ours runs
-on a 10 Mb and a 1 Gb genome with the same number of windows, to show that memory does not
-grow with genome size.
+The codes of ours, the baseline and pyfaidx are compared and must be identical. Each command
+runs in its own process started from a small launcher; wall time and peak memory
+(``ru_maxrss`` from ``wait4``, the process and the children it waited for; for a pipeline,
+its largest process) are measured per run, and medians are printed with ratios to the
+baseline. Then ours and the stub run on 3x the windows, and ours and the baseline on a 1 Gb
+genome (generated in the temporary directory and deleted with it), to show that memory stays
+flat in the number of regions and in genome size.
 
 Usage: ``.venv/bin/python bench/extract.py [--regions 100000] [--width 1000] [--repeats 3]``
 """
@@ -68,7 +77,9 @@ def write_regions(path: Path, bed: Path, n: int, width: int, n_chroms: int, chro
     df = pd.DataFrame({"chrom": [f"chr{c}" for c in chrom], "start": start,
                        "end": start + width}).sort_values(["chrom", "start"])
     df["name"] = [f"r{i}" for i in range(n)]
-    df["split"] = "train"
+    df["kind"] = "peak"
+    df["unit"] = df["chrom"]
+    df["split_0"] = "train"
     df["peaks"] = 1.0
     df.to_csv(path, sep="\t", index=False)
     df[["chrom", "start", "end"]].to_csv(bed, sep="\t", index=False, header=False)
@@ -78,32 +89,117 @@ OURS = textwrap.dedent("""
     import sys
     sys.path.insert(0, {scripts!r})
     from peak2motif.extract import extract_sequences
-    extract_sequences({genome!r}, {regions!r}, {{"train": {out!r}}}, "binary", chunk_size=4096)
+    extract_sequences({genome!r}, {regions!r}, {{0: {{"train": {out!r}}}}}, "binary",
+                      chunk_size=4096)
 """)
 
 BASELINE = textwrap.dedent("""
     import sys
     import numpy as np
     sys.path.insert(0, {scripts!r})
-    from peak2motif.sequences import create_split, append_split
-    code = {{"A": 0, "C": 1, "G": 2, "T": 3, "a": 0, "c": 1, "g": 2, "t": 3}}
+    from peak2motif.splitfiles import append_split, create_split
+    lut = np.full(256, 4, dtype=np.uint8)
+    for i, b in enumerate(b"ACGT"):
+        lut[b] = lut[b + 32] = i
     h5 = create_split({out!r}, {width}, ["peaks"], "binary", chunk_rows=1024)
-    rows, n = [], 0
+    seqs, n = [], 0
     def flush():
-        global rows, n
-        if rows:
-            append_split(h5, np.array(rows, dtype=np.uint8), np.ones((len(rows), 1), np.float32),
-                         np.arange(n, n + len(rows)))
-            n += len(rows)
-            rows = []
-    for line in sys.stdin:
-        seq = line.rstrip("\\n").split("\\t")[1]
-        rows.append([code.get(ch, 4) for ch in seq])
-        if len(rows) == 4096:
+        global seqs, n
+        if seqs:
+            codes = lut[np.frombuffer(b"".join(seqs), dtype=np.uint8).reshape(len(seqs), -1)]
+            append_split(h5, codes, np.ones((len(seqs), 1), np.float32),
+                         np.arange(n, n + len(seqs)))
+            n += len(seqs)
+            seqs = []
+    for line in sys.stdin.buffer:
+        seqs.append(line[line.index(b"\\t") + 1:].rstrip(b"\\r\\n"))
+        if len(seqs) == 4096:
             flush()
     flush()
     h5.close()
 """)
+
+PYFAIDX = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import pandas as pd
+    import pyfaidx
+    sys.path.insert(0, {scripts!r})
+    from peak2motif.sequences import encode
+    from peak2motif.splitfiles import append_split, create_split
+    r = pd.read_csv({regions!r}, sep="\\t", dtype={{"chrom": str}})
+    fa = pyfaidx.Fasta({genome!r}, as_raw=True, sequence_always_upper=False)
+    h5 = create_split({out!r}, {width}, ["peaks"], "binary", chunk_rows=1024)
+    chroms, starts, ends = r.chrom.tolist(), r.start.tolist(), r.end.tolist()
+    for lo in range(0, len(r), 4096):
+        hi = min(len(r), lo + 4096)
+        codes = np.empty((hi - lo, {width}), dtype=np.uint8)
+        for j in range(lo, hi):
+            codes[j - lo] = encode(fa.faidx.fetch(chroms[j], starts[j] + 1, ends[j]))
+        append_split(h5, codes, np.ones((hi - lo, 1), np.float32), np.arange(lo, hi))
+    h5.close()
+""")
+
+# extract_sequences with reading replaced by filled arrays: everything else it costs
+# (interpreter, imports, regions table, fresh code arrays, HDF5 writes), the floor no reader
+# can go under. np.full, not np.zeros: untouched zero pages would make the writes look cheap
+STUB = textwrap.dedent("""
+    import sys
+    import numpy as np
+    sys.path.insert(0, {scripts!r})
+    from peak2motif import extract
+    def filled(genome, chroms, starts, ends, chunk_size=4096):
+        for lo in range(0, len(chroms), chunk_size):
+            hi = min(len(chroms), lo + chunk_size)
+            yield np.arange(lo, hi), np.full((hi - lo, {width}), 1, dtype=np.uint8)
+    extract.iter_codes = filled
+    extract.extract_sequences({genome!r}, {regions!r}, {{0: {{"train": {out!r}}}}}, "binary")
+""")
+
+# reading only, codes discarded: windows from the BED -> codes, in 4,096-row chunks
+READ_OURS = textwrap.dedent("""
+    import sys
+    import numpy as np
+    sys.path.insert(0, {scripts!r})
+    from peak2motif.genome import Genome
+    chroms = np.loadtxt({bed!r}, dtype=str, usecols=0, delimiter="\\t", ndmin=1)
+    starts, ends = np.loadtxt({bed!r}, dtype=np.int64, usecols=(1, 2), delimiter="\\t",
+                              ndmin=2).T
+    total = 0
+    with Genome({genome!r}) as g:
+        for lo in range(0, len(chroms), 4096):
+            total += int(g.read_codes(chroms[lo:lo + 4096], starts[lo:lo + 4096],
+                                      ends[lo:lo + 4096])[:, 0].sum())
+    print(total, file=sys.stderr)  # stdout is the launcher's
+""")
+
+READ_BASELINE = textwrap.dedent("""
+    import sys
+    import numpy as np
+    lut = np.full(256, 4, dtype=np.uint8)
+    for i, b in enumerate(b"ACGT"):
+        lut[b] = lut[b + 32] = i
+    seqs, total = [], 0
+    def flush():
+        global seqs, total
+        if seqs:
+            codes = lut[np.frombuffer(b"".join(seqs), dtype=np.uint8).reshape(len(seqs), -1)]
+            total += int(codes[:, 0].sum())
+            seqs = []
+    for line in sys.stdin.buffer:
+        seqs.append(line[line.index(b"\\t") + 1:].rstrip(b"\\r\\n"))
+        if len(seqs) == 4096:
+            flush()
+    flush()
+    print(total, file=sys.stderr)  # stdout is the launcher's
+""")
+
+TEMPLATES = {"ours": OURS, "baseline": BASELINE, "pyfaidx": PYFAIDX, "stub": STUB,
+             "read_ours": READ_OURS, "read_baseline": READ_BASELINE}
+LABELS = {"ours": "ours (genome.py)", "baseline": "getfasta + numpy LUT",
+          "pyfaidx": "pyfaidx per window", "stub": "ours, reading stubbed",
+          "read_ours": "ours, read only", "read_baseline": "getfasta + LUT, read only"}
+PIPED = {"baseline", "read_baseline"}  # fed by bedtools getfasta -tab
 
 
 # A small launcher process runs each measured command: ru_maxrss survives exec, so a command
@@ -121,28 +217,59 @@ LAUNCHER = (
 def measure(cmd: list[str] | str) -> tuple[float, float]:
     """Wall seconds and peak RSS (MiB) of one command and the children it waited for."""
     args = [cmd] if isinstance(cmd, str) else cmd
-    out = subprocess.run([PY, "-S", "-c", LAUNCHER, *args], capture_output=True, text=True,
-                         check=True).stdout.split()
+    proc = subprocess.run([PY, "-S", "-c", LAUNCHER, *args], capture_output=True, text=True,
+                          check=True)
+    out = proc.stdout.split()
     wall, maxrss, rc = float(out[0]), int(out[1]), int(out[2])
     if rc:
-        raise SystemExit(f"benchmark command failed ({rc}): {cmd}")
+        raise SystemExit(f"benchmark command failed ({rc}): {cmd}\n{proc.stderr[-2000:]}")
     return wall, maxrss / 1024
 
 
-def run_ours(tmp: Path, genome: Path, regions: Path) -> tuple[float, float]:
-    script = tmp / "ours.py"
-    script.write_text(OURS.format(scripts=str(REPO / "scripts"), genome=str(genome),
-                                  regions=str(regions), out=str(tmp / "ours.h5")))
-    return measure([PY, str(script)])
-
-
-def run_baseline(tmp: Path, genome: Path, bed: Path, width: int) -> tuple[float, float]:
-    script = tmp / "baseline.py"
-    script.write_text(BASELINE.format(scripts=str(REPO / "scripts"), out=str(tmp / "base.h5"),
-                                      width=width))
+def run(kind: str, tmp: Path, genome: Path, regions: Path, bed: Path,
+        width: int) -> tuple[float, float]:
+    """Run one command of ``TEMPLATES`` (writing ``tmp/<kind>.h5``); wall s, peak MiB."""
+    script = tmp / f"run_{kind}.py"  # not pyfaidx.py: it would shadow the module
+    script.write_text(TEMPLATES[kind].format(
+        scripts=str(REPO / "scripts"), genome=str(genome), regions=str(regions), bed=str(bed),
+        out=str(tmp / f"{kind}.h5"), width=width))
+    if kind not in PIPED:
+        return measure([PY, str(script)])
     bedtools = shutil.which("bedtools") or "/usr/bin/bedtools"
     return measure(f"set -o pipefail; {bedtools} getfasta -fi {genome} -bed {bed} -tab "
                    f"| {PY} {script}")
+
+
+def same_codes(tmp: Path, kinds: list[str]) -> bool:
+    import h5py
+
+    codes = []
+    for kind in kinds:
+        with h5py.File(tmp / f"{kind}.h5") as h5:
+            codes.append(h5["codes"][:])
+    return all(np.array_equal(codes[0], c) for c in codes[1:])
+
+
+def median_runs(kinds: list[str], repeats: int, *args) -> dict[str, tuple[float, float]]:
+    """Median wall time and median peak MiB per command, the commands interleaved."""
+    runs: dict[str, list] = {k: [] for k in kinds}
+    for _ in range(repeats):
+        for kind in kinds:
+            runs[kind].append(run(kind, *args))
+    return {k: (statistics.median(x[0] for x in v), statistics.median(x[1] for x in v))
+            for k, v in runs.items()}
+
+
+def report(title: str, n: int, res: dict[str, tuple[float, float]], same: bool | None,
+           reference: str | None = "baseline") -> None:
+    """Print medians; ratios are reference time / time (speed-up) and memory / reference."""
+    t_b, m_b = res[reference] if reference in res else (None, None)
+    print(title + ("" if same is None else f"; identical codes: {same}"))
+    print(f"  {'':26s}{'regions/s':>11s}{'wall s':>8s}{'peak MiB':>10s}"
+          + (f"{'speed-up':>10s}{'memory':>8s}" if t_b else ""))
+    for kind, (t, m) in res.items():
+        ratios = f"{t_b / t:9.2f}x{m / m_b:8.2f}" if t_b else ""
+        print(f"  {LABELS[kind]:26s}{n / t:11.0f}{t:8.2f}{m:10.0f}{ratios}")
 
 
 def main() -> None:
@@ -150,51 +277,42 @@ def main() -> None:
     ap.add_argument("--regions", type=int, default=100_000)
     ap.add_argument("--width", type=int, default=1000)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--skip-scaling", action="store_true", help="skip the 10 Mb vs 1 Gb run")
+    ap.add_argument("--skip-scaling", action="store_true",
+                    help="skip the 1 Gb genome and the 3x-windows runs")
     args = ap.parse_args()
     n, w = args.regions, args.width
-
+    failed = False
     with tempfile.TemporaryDirectory(prefix="p2m_bench_") as d:
         tmp = Path(d)
         genome, regions, bed = tmp / "g100m.fa", tmp / "regions.tsv", tmp / "regions.bed"
         write_genome(genome, 10, 10_000_000)
         write_regions(regions, bed, n, w, 10, 10_000_000)
-        ours, base = [], []
-        for _ in range(args.repeats):
-            base.append(run_baseline(tmp, genome, bed, w))
-            ours.append(run_ours(tmp, genome, regions))
-        import h5py
-
-        with h5py.File(tmp / "ours.h5") as a, h5py.File(tmp / "base.h5") as b:
-            same = np.array_equal(a["codes"][:], b["codes"][:])
-        t_o = statistics.median(x[0] for x in ours)
-        t_b = statistics.median(x[0] for x in base)
-        m_o = statistics.median(x[1] for x in ours)
-        m_b = statistics.median(x[1] for x in base)
-        print(f"workload: {n} windows of {w} bp from a 100 Mb genome; median of "
-              f"{args.repeats} runs; outputs identical: {same}")
-        print(f"{'':34s}{'regions/s':>12s}{'wall s':>9s}{'peak MiB':>10s}")
-        print(f"{'ours (pyfaidx + LUT, chunked)':34s}{n / t_o:12.0f}{t_o:9.2f}{m_o:10.0f}")
-        print(f"{'baseline (getfasta + Python)':34s}{n / t_b:12.0f}{t_b:9.2f}{m_b:10.0f}")
-        print(f"speed-up ours/baseline: {t_b / t_o:.2f}x; memory ours/baseline: {m_o / m_b:.2f}")
-        (tmp / "ours.h5").unlink()
-        genome.unlink()
-
+        args_ = (tmp, genome, regions, bed, w)
+        kinds = ["ours", "baseline", "pyfaidx", "stub"]
+        res = median_runs(kinds, args.repeats, *args_)
+        same = same_codes(tmp, kinds[:3])
+        failed |= not same
+        report(f"{n} windows of {w} bp -> split file, 100 Mb genome, median of "
+               f"{args.repeats}", n, res, same)
+        res = median_runs(["read_ours", "read_baseline"], args.repeats, *args_)
+        report("the same, reading only (codes discarded, no HDF5)", n, res, None,
+               "read_baseline")
         if not args.skip_scaling:
-            rows = []
-            for label, n_chroms, length in (("10 Mb", 10, 1_000_000),
-                                            ("1 Gb", 10, 100_000_000)):
-                g = tmp / "scale.fa"
-                write_genome(g, n_chroms, length, seed=2)
-                write_regions(regions, bed, n, w, n_chroms, length, seed=3)
-                t, m = run_ours(tmp, g, regions)
-                rows.append((label, t, m))
-                g.unlink()
-                Path(f"{g}.fai").unlink()
-            print("ours, same number of windows, growing genome:")
-            for label, t, m in rows:
-                print(f"  {label:6s} genome: {n / t:8.0f} regions/s, peak {m:.0f} MiB")
-            print(f"  peak memory 1 Gb / 10 Mb: {rows[1][2] / rows[0][2]:.2f}")
+            r3, b3 = tmp / "regions3.tsv", tmp / "regions3.bed"
+            write_regions(r3, b3, 3 * n, w, 10, 10_000_000, seed=4)
+            res = median_runs(["ours", "stub"], args.repeats, tmp, genome, r3, b3, w)
+            report(f"{3 * n} windows, 100 Mb genome, median of {args.repeats}", 3 * n, res,
+                   None, None)
+            genome.unlink()
+            big = tmp / "g1g.fa"
+            write_genome(big, 10, 100_000_000, seed=2)
+            write_regions(regions, bed, n, w, 10, 100_000_000, seed=3)
+            res = median_runs(["ours", "baseline"], args.repeats, tmp, big, regions, bed, w)
+            same = same_codes(tmp, ["ours", "baseline"])
+            failed |= not same
+            report(f"{n} windows, 1 Gb genome, median of {args.repeats}", n, res, same)
+    if failed:
+        raise SystemExit("the codes differ between the commands")
 
 
 if __name__ == "__main__":

@@ -20,8 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from peak2motif.model import build_model, compile_model, with_defaults  # noqa: E402
-from peak2motif.sequences import write_split  # noqa: E402
+from peak2motif.config import with_defaults  # noqa: E402
+from peak2motif.model import build_model, compile_model  # noqa: E402
+from peak2motif.splitfiles import write_split  # noqa: E402
 from peak2motif.train import configure_runtime, memory_dataset, stream_dataset  # noqa: E402
 
 

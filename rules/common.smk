@@ -1,23 +1,37 @@
-"""Helpers shared by all rules: config validation, dataset look-ups, target lists."""
+"""Helpers shared by all rules: config checks, per-dataset settings, look-ups, targets."""
 
 import os
 import re
 import sys
+from functools import cache
 from pathlib import Path
 
 from snakemake.common.configfile import load_configfile
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import update_config, validate
+from snakemake.utils import Paramspace, update_config, validate
 
 sys.path.insert(0, str(Path(workflow.basedir, "scripts")))
 # TensorFlow's C++ start-up notices (oneDNN, CPU features) drown the rule logs; warnings and
 # errors still show. Jobs inherit this, locally and on SLURM (where they re-read this file).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+# numba (memelite, TF-MoDISco-lite) compiles for a minute or more; its cache goes into the
+# working directory, so every later run of the motif rules starts warm, on a cluster too.
+os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(".snakemake", "numba").resolve()))
 
-from peak2motif.config import check_config
+from peak2motif import explain
+from peak2motif.config import check_config, dataset_settings, load_schema
 from peak2motif.errors import InputError
+from peak2motif.provenance import dataset_config as resolved_dataset_config
+from peak2motif.regions import resolve_task_type
+from peak2motif.sweep import (
+    apply_overrides,
+    check_point_names,
+    grid_table,
+    point_overrides,
+)
 
 SCHEMA = Path(workflow.basedir, "config", "config.schema.yaml")
+SAFE_NAME = r"[A-Za-z0-9_-]+"
 
 
 def _replace_demo_config():
@@ -41,16 +55,6 @@ def _replace_demo_config():
         config.update(fresh)
 
 
-_replace_demo_config()
-try:
-    check_config(config, SCHEMA)
-except InputError as err:
-    raise WorkflowError(f"Invalid config: {err}") from None
-validate(config, schema="../config/config.schema.yaml")
-
-SAFE_NAME = r"[A-Za-z0-9_-]+"
-
-
 def _check_dataset_names():
     for section in ("datasets", "simulate"):
         for name in config.get(section, {}):
@@ -62,40 +66,88 @@ def _check_dataset_names():
                 )
 
 
+_replace_demo_config()
+try:
+    check_config(config, SCHEMA)
+except InputError as err:
+    raise WorkflowError(f"Invalid config: {err}") from None
+validate(config, schema="../config/config.schema.yaml")
 _check_dataset_names()
 
 DATASETS = list(config["datasets"])
 SIMULATIONS = list(config.get("simulate", {}))
 
 
-wildcard_constraints:
-    dataset="|".join(re.escape(d) for d in DATASETS),
-    sim="|".join(re.escape(s) for s in SIMULATIONS) or "(?!)",
-    split="train|valid|test",
+@cache
+def settings(name):
+    """The data/model/training/attribution/motifs sections of dataset `name`: the top-level
+    sections with the dataset's own overrides merged in, defaults filled in, checked."""
+    try:
+        out = dataset_settings(config, name, load_schema(SCHEMA))
+        method = explain.check_method(out["model"], out["attribution"]["method"])
+    except InputError as err:
+        raise WorkflowError(f"Invalid config: {err}") from None
+    out["attribution"]["method"] = method
+    return out
 
 
-def dataset_config(name):
-    """The config of one dataset, with schema defaults filled in."""
-    return config["datasets"][name]
+def section(name):
+    """An input function giving section `name` of the wildcards' dataset."""
+
+    def get(wildcards):
+        return settings(wildcards.dataset)[name]
+
+    get.__name__ = f"{name}_settings"
+    return get
 
 
-def peak_files(wildcards):
-    """Mapping task name -> peak file; a single file becomes the task 'peaks'."""
-    peaks = dataset_config(wildcards.dataset)["peaks"]
-    if isinstance(peaks, str):
-        return {"peaks": peaks}
-    return dict(peaks)
+def setting(*path):
+    """An input function giving one setting (`setting("training", "threads")`)."""
+
+    def get(wildcards):
+        node = settings(wildcards.dataset)
+        for key in path:
+            node = node[key]
+        return node
+
+    get.__name__ = "_".join(path)
+    return get
+
+
+def peak_files(name):
+    """Mapping task name -> peak file of a dataset; a single file becomes the task 'peaks'."""
+    peaks = config["datasets"][name]["peaks"]
+    return {"peaks": peaks} if isinstance(peaks, str) else dict(peaks)
+
+
+def task_type(wildcards):
+    """binary / multitask / multiclass / regression (`auto` resolved)."""
+    ds = config["datasets"][wildcards.dataset]
+    return resolve_task_type(ds.get("task", "auto"), len(peak_files(wildcards.dataset)))
+
+
+def tasks_of(name):
+    """The explained tasks of a dataset (one per peak file; multiclass: one per class)."""
+    return list(peak_files(name))
+
+
+def folds_of(name):
+    return list(range(settings(name)["data"]["split"]["folds"]))
+
+
+def shards_of(name):
+    return list(range(settings(name)["attribution"]["shards"]))
 
 
 def genome_file(wildcards):
-    return dataset_config(wildcards.dataset)["genome"]
+    return config["datasets"][wildcards.dataset]["genome"]
 
 
 def _simulated_paths():
     return {
         f"resources/{sim}/{name}"
         for sim in SIMULATIONS
-        for name in ("genome.fa", "peaks.narrowPeak")
+        for name in ("genome.fa", "peaks.narrowPeak", "variants.vcf")
     }
 
 
@@ -103,12 +155,12 @@ def _check_inputs_exist():
     """Fail at start-up, not hours later, when a dataset names a file that does not exist."""
     made_here = _simulated_paths()
     for name, ds in config["datasets"].items():
-        peaks = ds["peaks"] if isinstance(ds["peaks"], dict) else {"peaks": ds["peaks"]}
-        files = [("genome", ds["genome"])] + [
-            (f"peaks: {t}", p) for t, p in peaks.items()
-        ]
-        if ds.get("blacklist"):
-            files.append(("blacklist", ds["blacklist"]))
+        files = [("genome", ds["genome"])]
+        files += [(f"peaks: {t}", p) for t, p in peak_files(name).items()]
+        files += [(key, ds[key]) for key in ("blacklist", "variants") if ds.get(key)]
+        meme = settings(name)["motifs"]["meme_file"]
+        if meme:
+            files.append(("motifs: meme_file", meme))
         for key, path in files:
             if path not in made_here and not Path(path).exists():
                 raise WorkflowError(
@@ -118,76 +170,68 @@ def _check_inputs_exist():
                 )
 
 
+for _name in DATASETS:
+    settings(_name)  # every dataset's settings are checked before any job starts
 _check_inputs_exist()
 
 
-def all_outputs():
-    """Final targets of every stage for every dataset (rule all)."""
-    targets = []
-    for ds in DATASETS:
-        targets += [
-            f"results/{ds}/sequences/regions.tsv",
-            f"results/{ds}/sequences/summary.tsv",
-            f"results/{ds}/sequences/summary.html",
-            f"results/{ds}/sequences/gc.png",
-            f"results/{ds}/sequences/train.h5",
-            f"results/{ds}/sequences/valid.h5",
-            f"results/{ds}/sequences/test.h5",
-        ]
-        targets += training_outputs(ds)
-        targets += [
-            f"results/{ds}/contributions/contributions.h5",
-            f"results/{ds}/contributions/checks.tsv",
-            f"results/{ds}/contributions/checks.html",
-            f"results/{ds}/contributions/top_sequences.png",
-            f"results/{ds}/contributions/contributions.bw",
-        ]
-        targets += [
-            f"results/{ds}/motifs/modisco.h5",
-            f"results/{ds}/motifs/motifs.tsv",
-            f"results/{ds}/motifs/patterns.tsv",
-            f"results/{ds}/motifs/motifs.meme",
-            f"results/{ds}/motifs/logos",
-            f"results/{ds}/motifs/motifs.html",
-        ]
-        targets += provenance_outputs(ds)
-    return targets
+def _task_pattern():
+    names = {t for ds in DATASETS for t in tasks_of(ds)}
+    return "|".join(re.escape(t) for t in sorted(names)) or "(?!)"
 
 
-# --- attribution stage helpers ---
+wildcard_constraints:
+    dataset="|".join(re.escape(d) for d in DATASETS),
+    sim="|".join(re.escape(s) for s in SIMULATIONS) or "(?!)",
+    split="train|valid|test",
+    fold=r"\d+",
+    shard=r"\d+",
+    task=_task_pattern(),
 
 
-def planted_truth(wildcards):
-    """{"planted": resources/SIM/planted.tsv} when the dataset's genome is a simulated one."""
-    genome = dataset_config(wildcards.dataset)["genome"]
-    for sim in SIMULATIONS:
-        if genome == f"resources/{sim}/genome.fa":
-            return {"planted": f"resources/{sim}/planted.tsv"}
-    return {}
+# --- data stage --------------------------------------------------------------------------
 
 
-# --- motifs stage helpers ---
+def simulation_config(wildcards):
+    """The `simulate: SIM` section (schema defaults filled in)."""
+    return config["simulate"][wildcards.sim]
 
 
-def motif_match_inputs(wildcards):
-    """Optional inputs of match_motifs: the demo's truth table and the user's MEME file."""
-    inputs = dict(planted_truth(wildcards))
-    meme = config.get("motifs", {}).get("meme_file")
-    if meme:
-        inputs["meme_file"] = meme
+def region_inputs(wildcards):
+    """Genome (with its index when simulated), peak files in task order, optional blacklist."""
+    ds = config["datasets"][wildcards.dataset]
+    inputs = {
+        "genome": ds["genome"],
+        "peaks": list(peak_files(wildcards.dataset).values()),
+    }
+    if ds["genome"] in _simulated_paths():
+        inputs["fai"] = ds["genome"] + ".fai"
+    if ds.get("blacklist"):
+        inputs["blacklist"] = ds["blacklist"]
     return inputs
 
 
-# --- training stage helpers ---
+def peak_tasks(wildcards):
+    """Task names, in the order of the `peaks` input of prepare_regions."""
+    return list(peak_files(wildcards.dataset))
 
-from snakemake.utils import Paramspace
 
-from peak2motif.sweep import (
-    apply_overrides,
-    check_point_names,
-    grid_table,
-    point_overrides,
-)
+def dataset_entry(wildcards):
+    """The `datasets: NAME` entry (genome, peaks, task, chromosome choices, ...)."""
+    return {
+        k: v
+        for k, v in config["datasets"][wildcards.dataset].items()
+        if k not in ("data", "model", "training", "attribution", "motifs")
+    }
+
+
+def split_files(wildcards):
+    """The three split files of one fold."""
+    base = f"results/{wildcards.dataset}/folds/{wildcards.fold}/sequences"
+    return {s: f"{base}/{s}.h5" for s in ("train", "valid", "test")}
+
+
+# --- training stage ----------------------------------------------------------------------
 
 
 def _training_setup():
@@ -210,14 +254,16 @@ def _training_setup():
         check_point_names(names)
     except InputError as err:
         raise WorkflowError(f"Invalid sweep: {err}") from None
-    for over in overrides:
-        try:
-            point = apply_overrides(
-                {"model": config["model"], "training": config["training"]}, over
-            )
-            check_config({**config, **point}, SCHEMA)
-        except InputError as err:
-            raise WorkflowError(f"Invalid sweep point {over}: {err}") from None
+    for name in DATASETS:
+        for over in overrides:
+            try:
+                s = settings(name)
+                point = apply_overrides(
+                    {"model": s["model"], "training": s["training"]}, over
+                )
+                check_config({"datasets": config["datasets"], **point}, SCHEMA)
+            except InputError as err:
+                raise WorkflowError(f"Invalid sweep point {over}: {err}") from None
     return space, dict(zip(names, overrides))
 
 
@@ -226,20 +272,20 @@ SWEEP_POINT_PATTERN = "|".join(re.escape(p) for p in SWEEP_POINTS) or "(?!)"
 
 
 def training_inputs(wildcards):
-    """Split files, plus the model of `init_from` for transfer learning."""
-    inputs = {
-        "train": f"results/{wildcards.dataset}/sequences/train.h5",
-        "valid": f"results/{wildcards.dataset}/sequences/valid.h5",
-    }
-    other = dataset_config(wildcards.dataset).get("init_from")
+    """A fold's train and valid files, plus the model of `init_from` for transfer learning
+    (the same fold of the other dataset when it has one, else its fold 0)."""
+    files = split_files(wildcards)
+    inputs = {"train": files["train"], "valid": files["valid"]}
+    other = config["datasets"][wildcards.dataset].get("init_from")
     if other:
-        inputs["init"] = f"results/{other}/model/model.keras"
+        fold = wildcards.fold if int(wildcards.fold) in folds_of(other) else "0"
+        inputs["init"] = f"results/{other}/folds/{fold}/model/model.keras"
     return inputs
 
 
 def frozen_convolutions(wildcards):
     """Whether the conv layers copied by init_from stay frozen."""
-    ds = dataset_config(wildcards.dataset)
+    ds = config["datasets"][wildcards.dataset]
     return bool(ds.get("init_from") and ds.get("freeze_convolutions"))
 
 
@@ -248,28 +294,109 @@ def sweep_point_overrides(wildcards):
     return SWEEP_POINTS[wildcards.point]
 
 
-def training_outputs(ds):
-    """Final targets of the training stage for dataset `ds`."""
-    targets = [
-        f"results/{ds}/model/model.keras",
-        f"results/{ds}/model/model.h5",
-        f"results/{ds}/evaluation/metrics.tsv",
-        f"results/{ds}/evaluation/metrics.html",
-        f"results/{ds}/evaluation/curves.png",
-        f"results/{ds}/evaluation/training_curves.png",
-    ]
-    if SWEEP_POINTS:
-        targets += [
-            f"results/{ds}/sweep/summary.tsv",
-            f"results/{ds}/sweep/summary.html",
+def sweep_files(kind):
+    """Input function: one file of every (fold, sweep point) of the dataset."""
+
+    def get(wildcards):
+        return [
+            f"results/{wildcards.dataset}/folds/{k}/sweep/{p}/{kind}"
+            for p in SWEEP_POINTS
+            for k in folds_of(wildcards.dataset)
         ]
-    return targets
+
+    get.__name__ = f"sweep_{kind.replace('.', '_')}"
+    return get
 
 
-# --- provenance stage helpers ---
+def selected_models(wildcards):
+    return [
+        f"results/{wildcards.dataset}/folds/{k}/model/model.keras"
+        for k in folds_of(wildcards.dataset)
+    ]
 
-from peak2motif.config import load_schema
-from peak2motif.provenance import dataset_config as resolved_dataset_config
+
+def fold_files(pattern):
+    """Input function: `pattern` (with {dataset} and {fold}) for every fold of the dataset."""
+
+    def get(wildcards):
+        return [
+            pattern.format(dataset=wildcards.dataset, fold=k)
+            for k in folds_of(wildcards.dataset)
+        ]
+
+    get.__name__ = "fold_files"
+    return get
+
+
+# --- attribution stage -------------------------------------------------------------------
+
+
+def shard_files(kind):
+    """Input function: one file of every (fold, shard) of the dataset."""
+
+    def get(wildcards):
+        return [
+            f"results/{wildcards.dataset}/folds/{k}/contributions/shard_{s}.{kind}"
+            for k in folds_of(wildcards.dataset)
+            for s in shards_of(wildcards.dataset)
+        ]
+
+    get.__name__ = f"shard_{kind}"
+    return get
+
+
+def planted_truth(wildcards):
+    """{"planted": resources/SIM/planted.tsv} when the dataset's genome is a simulated one."""
+    genome = config["datasets"][wildcards.dataset]["genome"]
+    for sim in SIMULATIONS:
+        if genome == f"resources/{sim}/genome.fa":
+            return {"planted": f"resources/{sim}/planted.tsv"}
+    return {}
+
+
+def n_folds(wildcards):
+    return len(folds_of(wildcards.dataset))
+
+
+# --- motif stage -------------------------------------------------------------------------
+
+
+def motif_match_inputs(wildcards):
+    """modisco.h5 of every task, plus the demo's truth table and the user's MEME file."""
+    inputs = dict(planted_truth(wildcards))
+    inputs["modisco"] = [
+        f"results/{wildcards.dataset}/motifs/{t}/modisco.h5"
+        for t in tasks_of(wildcards.dataset)
+    ]
+    meme = settings(wildcards.dataset)["motifs"]["meme_file"]
+    if meme:
+        inputs["meme_file"] = meme
+    return inputs
+
+
+def dataset_tasks(wildcards):
+    return tasks_of(wildcards.dataset)
+
+
+# --- variant stage -----------------------------------------------------------------------
+
+
+def variant_inputs(wildcards):
+    """The dataset's VCF and genome, every fold's model.keras (in fold order, the fold whose
+    test split holds a variant's region scores it) and each task's modisco.h5."""
+    ds = config["datasets"][wildcards.dataset]
+    return {
+        "vcf": ds["variants"],
+        "genome": ds["genome"],
+        "models": selected_models(wildcards),
+        "modisco": [
+            f"results/{wildcards.dataset}/motifs/{t}/modisco.h5"
+            for t in tasks_of(wildcards.dataset)
+        ],
+    }
+
+
+# --- provenance --------------------------------------------------------------------------
 
 
 def provenance_config(wildcards):
@@ -277,47 +404,28 @@ def provenance_config(wildcards):
     return resolved_dataset_config(config, wildcards.dataset, load_schema(SCHEMA))
 
 
-def provenance_outputs(ds):
-    """Final targets of the provenance stage for dataset `ds`."""
-    return [
-        f"results/{ds}/provenance/config.yaml",
-        f"results/{ds}/provenance/versions.tsv",
-        f"results/{ds}/provenance/provenance.html",
+# --- targets -----------------------------------------------------------------------------
+
+
+def all_outputs():
+    """The final outputs of every dataset (rule all); everything else is built on the way."""
+    leaves = [
+        rules.prepare_regions.output,
+        rules.summarize_evaluation.output,
+        rules.gather_contributions.output,
+        rules.write_contribution_track.output,
+        rules.match_motifs.output,
+        rules.call_instances.output,
+        rules.record_provenance.output,
     ]
-
-
-# --- data stage helpers ---
-
-from peak2motif.regions import resolve_task_type
-
-
-def simulation_config(wildcards):
-    """The `simulate: SIM` section (schema defaults filled in)."""
-    return config["simulate"][wildcards.sim]
-
-
-def region_inputs(wildcards):
-    """Genome (with its index when simulated), peak files in task order, optional blacklist."""
-    ds = dataset_config(wildcards.dataset)
-    inputs = {"genome": ds["genome"], "peaks": list(peak_files(wildcards).values())}
-    if ds["genome"] in _simulated_paths():
-        inputs["fai"] = ds["genome"] + ".fai"
-    if ds.get("blacklist"):
-        inputs["blacklist"] = ds["blacklist"]
-    return inputs
-
-
-def peak_tasks(wildcards):
-    """Task names, in the order of the `peaks` input of prepare_regions."""
-    return list(peak_files(wildcards))
-
-
-def task_type(wildcards):
-    """binary / multitask / multiclass / regression (`auto` resolved)."""
-    ds = dataset_config(wildcards.dataset)
-    return resolve_task_type(ds.get("task", "auto"), len(peak_files(wildcards)))
-
-
-def dataset_params(wildcards):
-    """The `datasets: NAME` section (schema defaults filled in)."""
-    return dataset_config(wildcards.dataset)
+    targets = []
+    for ds in DATASETS:
+        for out in leaves:
+            targets += [str(p).format(dataset=ds) for p in out]
+        if config["datasets"][ds].get("variants"):
+            targets += [str(p).format(dataset=ds) for p in rules.score_variants.output]
+        if SWEEP_POINTS:
+            targets += [
+                str(p).format(dataset=ds) for p in rules.select_model.output[:2]
+            ]
+    return targets

@@ -1,5 +1,5 @@
 # Data stage: simulate_demo (the embedded demo), prepare_regions (windows, negatives, labels,
-# chromosome split) and extract_sequences (uint8 codes per split, streamed in chunks).
+# folds) and extract_sequences (uint8 codes of one fold's splits, streamed in chunks).
 
 
 rule simulate_demo:
@@ -9,6 +9,7 @@ rule simulate_demo:
         fai="resources/{sim}/genome.fa.fai",
         peaks="resources/{sim}/peaks.narrowPeak",
         planted="resources/{sim}/planted.tsv",
+        variants="resources/{sim}/variants.vcf",
     log:
         "logs/{sim}/simulate_demo.log",
     benchmark:
@@ -26,7 +27,9 @@ rule simulate_demo:
 
 
 rule prepare_regions:
-    """Centre windows on summits, filter them, add negatives, label and split by chromosome."""
+    """Centre windows on summits, filter them, add negatives, label, and give every region
+    its split in each fold (whole chromosomes, or blocks on genomes with few chromosomes).
+    """
     input:
         unpack(region_inputs),
     output:
@@ -54,25 +57,25 @@ rule prepare_regions:
         runtime=60,
     params:
         tasks=peak_tasks,
-        dataset=dataset_params,
-        data=lookup(dpath="data", within=config),
+        dataset=dataset_entry,
+        data=section("data"),
     script:
         "../scripts/prepare_regions.py"
 
 
 rule extract_sequences:
-    """Read every window from the genome and write the train/valid/test split files."""
+    """Read the windows from the genome and write one fold's train/valid/test split files."""
     input:
         regions="results/{dataset}/sequences/regions.tsv",
         genome=genome_file,
     output:
-        train="results/{dataset}/sequences/train.h5",
-        valid="results/{dataset}/sequences/valid.h5",
-        test="results/{dataset}/sequences/test.h5",
+        train="results/{dataset}/folds/{fold}/sequences/train.h5",
+        valid="results/{dataset}/folds/{fold}/sequences/valid.h5",
+        test="results/{dataset}/folds/{fold}/sequences/test.h5",
     log:
-        "logs/{dataset}/extract_sequences.log",
+        "logs/{dataset}/extract_sequences/{fold}.log",
     benchmark:
-        "benchmarks/{dataset}/extract_sequences.tsv"
+        "benchmarks/{dataset}/extract_sequences/{fold}.tsv"
     conda:
         "../envs/sequences.yaml"
     threads: 1
@@ -81,6 +84,6 @@ rule extract_sequences:
         runtime=60,
     params:
         task_type=task_type,
-        data=lookup(dpath="data", within=config),
+        data=section("data"),
     script:
         "../scripts/extract_sequences.py"

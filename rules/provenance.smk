@@ -2,11 +2,9 @@
 
 
 rule record_provenance:
-    """Write the dataset's resolved config (defaults filled in) and the software versions.
-
-    It runs in the TensorFlow environment and asks for a GPU, so on a cluster it records the
-    TensorFlow build, CUDA version and GPU model of the partition that trains the model.
-    """
+    """Write the dataset's resolved config (defaults and its own overrides filled in) and the
+    software versions. It runs on the CPU partition: the GPU facts (CUDA build, device) are
+    logged by the GPU jobs themselves (train_model, compute_contributions)."""
     output:
         config="results/{dataset}/provenance/config.yaml",
         versions=report(
@@ -29,7 +27,6 @@ rule record_provenance:
     resources:
         mem_mb=4000,
         runtime=15,
-        gpu=1,
     params:
         config=provenance_config,
     script:

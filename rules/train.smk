@@ -1,34 +1,35 @@
-# Training stage: train_model (or one train_sweep_point job per grid point + select_model),
-# then evaluate_model. Per-epoch checkpoints go to results/NAME/model/checkpoint/ (or
-# results/NAME/sweep/POINT/checkpoint/), which is deliberately not an output: Snakemake
-# deletes the outputs of a killed job but not that folder, so the rerun resumes from the last
-# finished epoch. It is removed once training succeeds.
+# Training stage: one model per fold (train_model, or one train_sweep_point job per fold and
+# grid point + select_model), then evaluate_model per fold and summarize_evaluation, which
+# pools the folds. Per-epoch checkpoints go to results/NAME/folds/K/model/checkpoint/ (or the
+# sweep point's folder), which is deliberately not an output: Snakemake deletes the outputs
+# of a killed job but not that folder, so the rerun resumes from the last finished epoch.
+# It is removed once training succeeds.
 
 
 if not SWEEP_POINTS:
 
     rule train_model:
-        """Train the dataset's CNN on the train split, early-stopping on the valid split."""
+        """Train one fold's CNN on its train split, early-stopping on its valid split."""
         input:
             unpack(training_inputs),
         output:
-            model="results/{dataset}/model/model.keras",
-            h5="results/{dataset}/model/model.h5",
-            history="results/{dataset}/model/history.tsv",
+            model="results/{dataset}/folds/{fold}/model/model.keras",
+            h5="results/{dataset}/folds/{fold}/model/model.h5",
+            history="results/{dataset}/folds/{fold}/model/history.tsv",
         log:
-            "logs/{dataset}/train_model.log",
+            "logs/{dataset}/train_model/{fold}.log",
         benchmark:
-            "benchmarks/{dataset}/train_model.tsv"
+            "benchmarks/{dataset}/train_model/{fold}.tsv"
         conda:
             "../envs/tensorflow.yaml"
-        threads: lookup(dpath="training/threads", within=config)
+        threads: setting("training", "threads")
         resources:
-            mem_mb=lookup(dpath="training/mem_mb", within=config),
-            runtime=lookup(dpath="training/runtime", within=config),
+            mem_mb=setting("training", "mem_mb"),
+            runtime=setting("training", "runtime"),
             gpu=1,
         params:
-            model=lookup(dpath="model", within=config),
-            training=lookup(dpath="training", within=config),
+            model=section("model"),
+            training=section("training"),
             freeze_convolutions=frozen_convolutions,
         script:
             "../scripts/train_model.py"
@@ -36,48 +37,44 @@ if not SWEEP_POINTS:
 else:
 
     rule train_sweep_point:
-        """Train one point of the hyperparameter sweep and score it on the valid split."""
+        """Train one point of the hyperparameter sweep on one fold; score it on its valid
+        split."""
         input:
             unpack(training_inputs),
         output:
-            model=f"results/{{dataset}}/sweep/{SWEEP.wildcard_pattern}/model.keras",
-            h5=f"results/{{dataset}}/sweep/{SWEEP.wildcard_pattern}/model.h5",
-            history=f"results/{{dataset}}/sweep/{SWEEP.wildcard_pattern}/history.tsv",
-            metrics=f"results/{{dataset}}/sweep/{SWEEP.wildcard_pattern}/metrics.tsv",
+            model=f"results/{{dataset}}/folds/{{fold}}/sweep/{SWEEP.wildcard_pattern}/model.keras",
+            h5=f"results/{{dataset}}/folds/{{fold}}/sweep/{SWEEP.wildcard_pattern}/model.h5",
+            history=f"results/{{dataset}}/folds/{{fold}}/sweep/{SWEEP.wildcard_pattern}/history.tsv",
+            metrics=f"results/{{dataset}}/folds/{{fold}}/sweep/{SWEEP.wildcard_pattern}/metrics.tsv",
         log:
-            f"logs/{{dataset}}/train_sweep_point/{SWEEP.wildcard_pattern}.log",
+            f"logs/{{dataset}}/train_sweep_point/{{fold}}/{SWEEP.wildcard_pattern}.log",
         benchmark:
-            f"benchmarks/{{dataset}}/train_sweep_point/{SWEEP.wildcard_pattern}.tsv"
+            f"benchmarks/{{dataset}}/train_sweep_point/{{fold}}/{SWEEP.wildcard_pattern}.tsv"
         wildcard_constraints:
             point=SWEEP_POINT_PATTERN,
         conda:
             "../envs/tensorflow.yaml"
-        threads: lookup(dpath="training/threads", within=config)
+        threads: setting("training", "threads")
         resources:
-            mem_mb=lookup(dpath="training/mem_mb", within=config),
-            runtime=lookup(dpath="training/runtime", within=config),
+            mem_mb=setting("training", "mem_mb"),
+            runtime=setting("training", "runtime"),
             gpu=1,
         params:
-            model=lookup(dpath="model", within=config),
-            training=lookup(dpath="training", within=config),
+            model=section("model"),
+            training=section("training"),
             overrides=sweep_point_overrides,
             freeze_convolutions=frozen_convolutions,
         script:
             "../scripts/train_sweep_point.py"
 
     rule select_model:
-        """Summarise the sweep and keep the best point (by a validation metric) as the model."""
+        """Summarise the sweep and keep the best point (by its validation metric averaged
+        over folds) as every fold's model."""
         input:
-            model=expand(
-                "results/{{dataset}}/sweep/{point}/model.keras", point=SWEEP_POINTS
-            ),
-            h5=expand("results/{{dataset}}/sweep/{point}/model.h5", point=SWEEP_POINTS),
-            history=expand(
-                "results/{{dataset}}/sweep/{point}/history.tsv", point=SWEEP_POINTS
-            ),
-            metrics=expand(
-                "results/{{dataset}}/sweep/{point}/metrics.tsv", point=SWEEP_POINTS
-            ),
+            metrics=sweep_files("metrics.tsv"),
+            history=sweep_files("history.tsv"),
+            model=sweep_files("model.keras"),
+            h5=sweep_files("model.h5"),
         output:
             summary="results/{dataset}/sweep/summary.tsv",
             summary_html=report(
@@ -85,9 +82,7 @@ else:
                 caption="report/sweep_summary.rst",
                 category="2. Training",
             ),
-            model="results/{dataset}/model/model.keras",
-            h5="results/{dataset}/model/model.h5",
-            history="results/{dataset}/model/history.tsv",
+            models=directory("results/{dataset}/sweep/selected"),
         log:
             "logs/{dataset}/select_model.log",
         benchmark:
@@ -101,18 +96,68 @@ else:
         params:
             points=list(SWEEP_POINTS),
             overrides=list(SWEEP_POINTS.values()),
+            folds=n_folds,
             metric=lookup(dpath="sweep/metric", within=config),
         script:
             "../scripts/select_model.py"
 
+    rule copy_selected_model:
+        """The selected sweep point's model of one fold, as that fold's model."""
+        input:
+            "results/{dataset}/sweep/selected",
+        output:
+            model="results/{dataset}/folds/{fold}/model/model.keras",
+            h5="results/{dataset}/folds/{fold}/model/model.h5",
+            history="results/{dataset}/folds/{fold}/model/history.tsv",
+        log:
+            "logs/{dataset}/copy_selected_model/{fold}.log",
+        conda:
+            "../envs/sequences.yaml"
+        threads: 1
+        resources:
+            mem_mb=500,
+            runtime=5,
+        shell:
+            "for f in model.keras model.h5 history.tsv; do cp {input}/{wildcards.fold}/$f "
+            "results/{wildcards.dataset}/folds/{wildcards.fold}/model/$f; done 2> {log}"
+
 
 rule evaluate_model:
-    """Predict the valid and test splits; write metrics, ROC/PR curves and training curves."""
+    """Predict one fold's valid and test splits; write its metrics and test predictions."""
     input:
-        model="results/{dataset}/model/model.keras",
-        history="results/{dataset}/model/history.tsv",
-        valid="results/{dataset}/sequences/valid.h5",
-        test="results/{dataset}/sequences/test.h5",
+        unpack(split_files),
+        model="results/{dataset}/folds/{fold}/model/model.keras",
+        regions="results/{dataset}/sequences/regions.tsv",
+    output:
+        metrics="results/{dataset}/folds/{fold}/evaluation/metrics.tsv",
+        predictions="results/{dataset}/folds/{fold}/evaluation/test_predictions.tsv",
+    log:
+        "logs/{dataset}/evaluate_model/{fold}.log",
+    benchmark:
+        "benchmarks/{dataset}/evaluate_model/{fold}.tsv"
+    conda:
+        "../envs/tensorflow.yaml"
+    threads: setting("training", "threads")
+    resources:
+        mem_mb=setting("training", "mem_mb"),
+        runtime=30,
+    params:
+        batch_size=setting("training", "batch_size"),
+        average_strands=setting("training", "reverse_complement", "average_predictions"),
+    script:
+        "../scripts/evaluate_model.py"
+
+
+rule summarize_evaluation:
+    """Metrics per fold and pooled over the folds' test splits (each region predicted by a
+    model that never saw it), ROC/PR curves and training curves."""
+    input:
+        metrics=fold_files("results/{dataset}/folds/{fold}/evaluation/metrics.tsv"),
+        predictions=fold_files(
+            "results/{dataset}/folds/{fold}/evaluation/test_predictions.tsv"
+        ),
+        history=fold_files("results/{dataset}/folds/{fold}/model/history.tsv"),
+        regions="results/{dataset}/sequences/regions.tsv",
     output:
         metrics="results/{dataset}/evaluation/metrics.tsv",
         metrics_html=report(
@@ -131,19 +176,16 @@ rule evaluate_model:
             category="2. Training",
         ),
     log:
-        "logs/{dataset}/evaluate_model.log",
+        "logs/{dataset}/summarize_evaluation.log",
     benchmark:
-        "benchmarks/{dataset}/evaluate_model.tsv"
+        "benchmarks/{dataset}/summarize_evaluation.tsv"
     conda:
         "../envs/tensorflow.yaml"
-    threads: lookup(dpath="training/threads", within=config)
+    threads: 1
     resources:
-        mem_mb=lookup(dpath="training/mem_mb", within=config),
-        runtime=30,
+        mem_mb=2000,
+        runtime=10,
     params:
-        batch_size=lookup(dpath="training/batch_size", within=config),
-        average_strands=lookup(
-            dpath="training/reverse_complement/average_predictions", within=config
-        ),
+        task_type=task_type,
     script:
-        "../scripts/evaluate_model.py"
+        "../scripts/summarize_evaluation.py"

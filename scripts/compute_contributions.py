@@ -1,19 +1,17 @@
-"""Adapter of rule compute_contributions: DeepLIFT contributions and their checks."""
+"""Adapter of rule compute_contributions: one shard of one fold, checked."""
 
 from peak2motif.attribution import compute_contributions
-from peak2motif.utils import setup_logging
+from peak2motif.utils import run_rule
 
-setup_logging(snakemake.log[0])  # noqa: F821
-inp, out = snakemake.input, snakemake.output  # noqa: F821
-compute_contributions(
-    model_h5=inp.model,
-    split_paths={"train": inp.train, "valid": inp.valid, "test": inp.test},
-    regions_tsv=inp.regions,
-    out_h5=out.contributions,
-    out_checks=out.checks,
-    out_checks_html=out.checks_html,
-    out_png=out.figure,
-    settings=snakemake.params.cfg,  # noqa: F821
-    planted_tsv=inp.get("planted"),
-    threads=snakemake.threads,  # noqa: F821
-)
+with run_rule(snakemake) as sm:  # noqa: F821
+    compute_contributions(
+        sm.input.model,
+        {s: sm.input[s] for s in ("train", "valid", "test")},
+        sm.output.contributions,
+        sm.output.checks,
+        sm.params.cfg,
+        fold=int(sm.wildcards.fold),
+        n_folds=sm.params.folds,
+        shard=int(sm.wildcards.shard),
+        threads=sm.threads,
+    )

@@ -1,12 +1,13 @@
-"""Adapter of rule discover_motifs: contributions.h5 -> modisco.h5."""
+"""Adapter of rule discover_motifs: one task's contributions -> modisco.h5."""
 
 from peak2motif.motifs import discover_motifs
-from peak2motif.utils import setup_logging
+from peak2motif.utils import run_rule
 
-setup_logging(snakemake.log[0])  # noqa: F821
-discover_motifs(
-    contributions=snakemake.input.contributions,  # noqa: F821
-    modisco_h5=snakemake.output.modisco,  # noqa: F821
-    params=dict(snakemake.params.cfg),  # noqa: F821
-    threads=snakemake.threads,  # noqa: F821
-)
+with run_rule(snakemake) as sm:  # noqa: F821
+    discover_motifs(
+        sm.input.contributions,
+        sm.output.modisco,
+        dict(sm.params.cfg),
+        task=sm.wildcards.task,
+        threads=sm.threads,
+    )

@@ -1,13 +1,17 @@
-"""Rule evaluate_model: metrics and plots on the valid and test splits (peak2motif.evaluate)."""
+"""Adapter of rule evaluate_model: one fold's metrics and test predictions."""
 
-from peak2motif.evaluate import run_evaluation
-from peak2motif.utils import setup_logging
+from peak2motif.evaluate import evaluate_fold
+from peak2motif.utils import run_rule
 
-setup_logging(snakemake.log[0])  # noqa: F821
-sm = snakemake  # noqa: F821
-run_evaluation(
-    sm.input.model, sm.input.valid, sm.input.test, sm.input.history, sm.output.metrics,
-    sm.output.metrics_html, sm.output.curves, sm.output.training_curves,
-    batch_size=sm.params.batch_size, average_strands=sm.params.average_strands,
-    threads=sm.threads,
-)
+with run_rule(snakemake) as sm:  # noqa: F821
+    evaluate_fold(
+        sm.input.model,
+        {s: sm.input[s] for s in ("valid", "test")},
+        sm.input.regions,
+        sm.output.metrics,
+        sm.output.predictions,
+        fold=int(sm.wildcards.fold),
+        batch_size=sm.params.batch_size,
+        average_strands=sm.params.average_strands,
+        threads=sm.threads,
+    )

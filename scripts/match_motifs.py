@@ -1,22 +1,21 @@
-"""Adapter of rule match_motifs: modisco.h5 -> motif table, MEME file, logos and HTML."""
+"""Adapter of rule match_motifs: modisco.h5 of every task -> motif table, MEME, logos, HTML."""
 
 from peak2motif.motifs import match_motifs
-from peak2motif.utils import setup_logging
+from peak2motif.utils import run_rule
 
-setup_logging(snakemake.log[0])  # noqa: F821
-inp, out = snakemake.input, snakemake.output  # noqa: F821
-params = dict(snakemake.params.cfg)  # noqa: F821
-params["meme_file"] = inp.get("meme_file")  # an input, so a changed file reruns the rule
-match_motifs(
-    modisco_h5=inp.modisco,
-    contributions=inp.contributions,
-    regions_tsv=inp.regions,
-    planted_tsv=inp.get("planted"),
-    motifs_tsv=out.table,
-    patterns_tsv=out.patterns,
-    motifs_meme=out.meme,
-    logos_dir=out.logos,
-    html=out.html,
-    params=params,
-    threads=snakemake.threads,  # noqa: F821
-)
+with run_rule(snakemake) as sm:  # noqa: F821
+    params = dict(sm.params.cfg)
+    params["meme_file"] = sm.input.get("meme_file")  # an input: a changed file reruns the rule
+    match_motifs(
+        modisco_h5=dict(zip(sm.params.tasks, sm.input.modisco, strict=True)),
+        contributions=sm.input.contributions,
+        regions_tsv=sm.input.regions,
+        planted_tsv=sm.input.get("planted"),
+        motifs_tsv=sm.output.table,
+        patterns_tsv=sm.output.patterns,
+        motifs_meme=sm.output.meme,
+        logos_dir=sm.output.logos,
+        html=sm.output.html,
+        params=params,
+        threads=sm.threads,
+    )

@@ -1,13 +1,8 @@
 """Adapter of rule simulate_demo: the demo genome, peaks and truth table."""
 
 from peak2motif.simulate import simulate_demo
-from peak2motif.utils import setup_logging
+from peak2motif.utils import run_rule
 
-setup_logging(snakemake.log[0])  # noqa: F821
-cfg = dict(snakemake.params.cfg)  # noqa: F821
-simulate_demo(
-    snakemake.output.genome,  # noqa: F821
-    snakemake.output.peaks,  # noqa: F821
-    snakemake.output.planted,  # noqa: F821
-    **cfg,
-)
+with run_rule(snakemake) as sm:  # noqa: F821
+    simulate_demo(sm.output.genome, sm.output.peaks, sm.output.planted, sm.output.variants,
+                  **dict(sm.params.cfg))

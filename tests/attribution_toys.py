@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from peak2motif.sequences import encode, one_hot, write_split
+from peak2motif.sequences import encode, one_hot
+from peak2motif.splitfiles import write_split
 
 MOTIF = "AGATAAGG"
 
@@ -28,8 +29,9 @@ def toy_data(n: int = 400, length: int = 100, seed: int = 0):
 
 
 def toy_model(length: int = 100, pooling: str = "average", layers: list | None = None,
-              seed: int = 0, train: bool = True, n: int = 400):
-    """A small Sequential CNN ending in a separate sigmoid Activation, trained a few epochs."""
+              seed: int = 0, train: bool = True, n: int = 400, outputs: int = 1):
+    """A small Sequential CNN ending in a separate sigmoid Activation, trained a few epochs
+    (with ``outputs`` > 1 every output learns the same motif, a multi-task stand-in)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 
@@ -43,34 +45,47 @@ def toy_model(length: int = 100, pooling: str = "average", layers: list | None =
         pool,
         keras.layers.Dropout(0.1),
         keras.layers.Flatten(),
-        keras.layers.Dense(1),
+        keras.layers.Dense(outputs, name="logits"),
     ]
-    model = keras.Sequential([keras.Input((length, 4)), *body, keras.layers.Activation("sigmoid")])
+    model = keras.Sequential([keras.Input((length, 4)), *body,
+                              keras.layers.Activation("sigmoid", name="output")])
     if train:
         codes, labels, _ = toy_data(n, length, seed)
         model.compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy")
-        model.fit(one_hot(codes), labels, epochs=8, batch_size=32, verbose=0)
+        model.fit(one_hot(codes), np.repeat(labels, outputs, 1), epochs=8, batch_size=32,
+                  verbose=0)
     return model
 
 
-def write_toy_dataset(folder: Path, n: int = 200, length: int = 100, seed: int = 1) -> dict:
+def write_toy_dataset(folder: Path, n: int = 200, length: int = 100, seed: int = 1,
+                      tasks: tuple[str, ...] = ("peaks",), n_chars: int = 0) -> dict:
     """Split files, regions.tsv and planted.tsv for a toy dataset in ``folder``.
 
-    Region i lies on chr1 at 1000*i; the planted table gives the motif positions.
+    Region i lies on chr1 at 1000*i; the planted table gives the motif positions. With
+    several ``tasks`` every motif-carrying region is positive for all of them except one in
+    three for the last task. ``n_chars`` N bases are written into every sequence.
     """
     folder.mkdir(parents=True, exist_ok=True)
     codes, labels, starts = toy_data(n, length, seed)
+    if n_chars:
+        codes[:, 2:2 + n_chars] = 4
+    labels = np.repeat(labels, len(tasks), 1)
+    if len(tasks) > 1:
+        labels[::3, -1] = 0
     regions = pd.DataFrame({
         "chrom": "chr1", "start": np.arange(n) * 1000, "end": np.arange(n) * 1000 + length,
-        "name": [f"r{i}" for i in range(n)], "split": "test", "peaks": labels[:, 0],
-    })
+        "name": [f"r{i}" for i in range(n)],
+        "kind": np.where(labels.any(1), "peak", "background"), "unit": "chr1",
+        "split_0": "test"})
+    for j, t in enumerate(tasks):
+        regions[t] = labels[:, j]
     regions.to_csv(folder / "regions.tsv", sep="\t", index=False)
     paths = {}
     thirds = np.array_split(np.arange(n), 3)
     for name, idx in zip(("train", "valid", "test"), thirds, strict=True):
         paths[name] = str(folder / f"{name}.h5")
-        write_split(paths[name], codes[idx], labels[idx], idx.astype(np.int64), ["peaks"],
-                    "binary")
+        write_split(paths[name], codes[idx], labels[idx], idx.astype(np.int64), list(tasks),
+                    "binary" if len(tasks) == 1 else "multitask")
     pos = starts >= 0
     planted = pd.DataFrame({
         "chrom": "chr1", "start": regions["start"][pos] + starts[pos],

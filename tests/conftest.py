@@ -40,7 +40,8 @@ def run_snakemake(
 def tiny_run(tmp_path_factory) -> Path:
     """Run the whole workflow once on tests/configs/tiny.yaml; return the working directory.
 
-    Stage tests assert on what it wrote under ``results/tiny`` (and ``resources/tiny``).
+    tiny is a simulated genome with GATA1 and CTCF sites, two folds and two attribution
+    shards: the fast run that exercises every rule (the SLURM test runs it too).
     """
     workdir = tmp_path_factory.mktemp("tiny")
     shutil.copy(CONFIGS / "tiny.yaml", workdir / "tiny.yaml")
@@ -48,22 +49,47 @@ def tiny_run(tmp_path_factory) -> Path:
     return workdir
 
 
-@pytest.fixture(scope="session")
-def control_run(tmp_path_factory) -> Path:
-    """The negative control: tiny.yaml's settings on a simulation with no planted motif.
-
-    Return the working directory; results are under ``results/control``.
-    """
+def realistic_case(name: str, tmp_path_factory) -> tuple[Path, dict]:
+    """Build a case of the recovery suite (bench/recovery_data.py): real C. elegans sequence
+    from a Debian package, sites sampled from JASPAR matrices. Returns its folder and meta."""
     import yaml
 
-    workdir = tmp_path_factory.mktemp("control")
-    config = yaml.safe_load((CONFIGS / "tiny.yaml").read_text())
-    config["datasets"] = {"control": {"genome": "resources/control/genome.fa",
-                                      "peaks": "resources/control/peaks.narrowPeak"}}
-    config["simulate"] = {"control": {"seed": 4, "n_chromosomes": 3,
-                                      "chromosome_length": 1_000_000, "n_peaks": 600,
-                                      "motifs": []}}
-    (workdir / "control.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    run_snakemake(workdir, "--cores", "2", "results/control/motifs/motifs.html",
-                  configfile=workdir / "control.yaml")
+    sys.path.insert(0, str(REPO / "bench"))
+    import recovery_data
+
+    root = tmp_path_factory.getbasetemp() / "recovery_cases"
+    folder = recovery_data.build_case(recovery_data.BY_NAME[name], root, root / "cache")
+    return folder, yaml.safe_load((folder / "case.yaml").read_text())
+
+
+def run_as_a_user(name: str, tmp_path_factory) -> Path:
+    """The workflow at default settings on a recovery case, with the config a new user would
+    write (genome, peaks and the JASPAR taxon). Returns the working directory; the dataset is
+    called ``name``."""
+    import yaml
+
+    sys.path.insert(0, str(REPO / "bench"))
+    from recovery import user_config
+
+    folder, meta = realistic_case(name, tmp_path_factory)
+    workdir = tmp_path_factory.mktemp(name)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(user_config(folder, meta, {})))
+    run_snakemake(workdir, "--cores", "2", configfile=workdir / "config.yaml")
     return workdir
+
+
+@pytest.fixture(scope="session")
+def realistic_run(tmp_path_factory) -> tuple[Path, Path, dict]:
+    """worm_ci_1200 at default settings: (working directory, case folder, case meta)."""
+    workdir = run_as_a_user("worm_ci_1200", tmp_path_factory)
+    folder, meta = realistic_case("worm_ci_1200", tmp_path_factory)
+    return workdir, folder, meta
+
+
+@pytest.fixture(scope="session")
+def control_run(tmp_path_factory) -> tuple[Path, Path, dict]:
+    """The negative control at default settings: 1,000 random worm windows and 1,000
+    matched negatives, nothing planted."""
+    workdir = run_as_a_user("worm_ci_control_1000", tmp_path_factory)
+    folder, meta = realistic_case("worm_ci_control_1000", tmp_path_factory)
+    return workdir, folder, meta

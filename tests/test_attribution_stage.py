@@ -1,4 +1,4 @@
-"""End-to-end: the attribution stage of the tiny workflow run (tests/configs/tiny.yaml)."""
+"""End-to-end: the attribution stage of the tiny workflow run (two folds x two shards)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pyBigWig
 import pytest
+from peak2motif import contributions
 
 pytestmark = pytest.mark.slow
 
@@ -16,38 +17,42 @@ def out(tiny_run):
     return tiny_run / "results" / "tiny" / "contributions"
 
 
-def test_checks_pass_and_contributions_are_exact(out):
+def test_checks_pass_and_contributions_are_exact(out, tiny_run):
     checks = pd.read_csv(out / "checks.tsv", sep="\t")
     assert list(checks.columns) == ["check", "value"]
     value = checks.set_index("check")["value"]
-    assert value["summation_to_delta_max_abs_error"] <= 1e-3
-    assert value["logit_max_abs_diff"] <= 1e-3
-    assert value["shap_correlation"] >= 0.9
-    assert value["reference_identical_fraction"] <= 0.05
-    assert value["n_sequences"] > 50
+    # native DeepLIFT: summation-to-delta at float32 round-off, on the stored arrays too
+    assert value["summation_to_delta_max_abs_error"] < 1e-4
+    assert value["stored_summation_max_abs_error"] < 1e-4
+    assert value["logit_max_abs_diff"] < 1e-4
+    assert value["shap_correlation"] >= 0.999
+    assert value["reference_identical_fraction"] <= 0.05 and value["reference_moved_n"] == 0
+    assert value["jobs"] == 4  # two folds x two shards
     page = (out / "checks.html").read_text()
-    assert "<td>pass</td>" in page and "<td>FAIL</td>" not in page
+    assert "<span class='pass'>pass</span>" in page and "FAIL</span>" not in page
+    for fold in (0, 1):
+        assert (tiny_run / f"results/tiny/folds/{fold}/contributions/crosscheck.tsv").exists()
 
 
 def test_planted_motifs_carry_the_contributions(out):
-    """Interpretability AUROC (Koo & Ploenzke 2021) on the simulated truth; target 0.90."""
+    """Interpretability AUROC (Koo & Ploenzke 2021) on the simulated truth."""
     value = pd.read_csv(out / "checks.tsv", sep="\t").set_index("check")["value"]
-    # Measured 0.88 on tiny (test auROC of its model 0.89) and 0.95 on the demo; the 0.90
-    # target holds for the demo's better-trained model.
-    assert value["interpretability_auroc"] >= 0.8
+    assert value["interpretability_auroc"] >= 0.85  # measured 0.9x on tiny (two folds)
 
 
-def test_contributions_file_follows_the_contract(out, tiny_run):
+def test_every_peak_is_explained_once_by_the_model_that_never_saw_it(out, tiny_run):
     regions = pd.read_csv(tiny_run / "results/tiny/sequences/regions.tsv", sep="\t")
+    c = contributions.read_task(out / "contributions.h5", "peaks")
+    assert len(np.unique(c.region_index)) == len(c.region_index)
+    peaks = regions[regions["kind"] == "peak"]
+    assert set(c.region_index[c.positive]) == set(peaks.index)
+    for fold in (0, 1):
+        rows = c.region_index[c.fold == fold]
+        assert (regions.iloc[rows][f"split_{fold}"] == "test").all()
+    assert (~c.positive).sum() == c.positive.sum()  # the matched negatives, ratio 1
+    np.testing.assert_allclose(c.actual.sum((1, 2)), c.logit_delta, atol=1e-4)
     with h5py.File(out / "contributions.h5") as h5:
-        onehot, actual, hyp = h5["onehot"][:], h5["actual"][:], h5["hypothetical"][:]
-        idx, pred = h5["region_index"][:], h5["prediction"][:]
         assert h5.attrs["method"] == "deeplift"
-    n = len(idx)
-    assert onehot.shape == actual.shape == hyp.shape == (n, 200, 4)
-    assert pred.shape[0] == n and np.all(np.diff(pred[:, 0]) <= 1e-6)
-    np.testing.assert_allclose(actual, hyp * onehot, atol=1e-6)
-    assert (regions.iloc[idx]["end"] - regions.iloc[idx]["start"] == 200).all()
 
 
 def test_bigwig_track_in_genome_coordinates(out, tiny_run):
@@ -55,9 +60,9 @@ def test_bigwig_track_in_genome_coordinates(out, tiny_run):
     bw = pyBigWig.open(str(out / "contributions.bw"))
     assert bw.chroms() == dict(zip(fai[0], fai[1], strict=True))
     regions = pd.read_csv(tiny_run / "results/tiny/sequences/regions.tsv", sep="\t")
-    with h5py.File(out / "contributions.h5") as h5:
-        first, actual = int(h5["region_index"][0]), h5["actual"][0].sum(-1)
-    row = regions.iloc[first]
+    c = contributions.read_task(out / "contributions.h5", "peaks", positives_only=True)
+    row = regions.iloc[c.region_index[0]]
     values = np.array(bw.values(row["chrom"], int(row["start"]), int(row["end"])))
-    # the best sequence's track equals its contributions where no other window overlaps it
-    assert np.isfinite(values).all() and np.corrcoef(values, actual)[0, 1] > 0.9
+    # the track holds the peak's contributions (overlapping windows are averaged)
+    assert np.isfinite(values).all()
+    assert np.corrcoef(values, c.actual[0].sum(-1))[0, 1] > 0.9

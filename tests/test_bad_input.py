@@ -40,6 +40,8 @@ def _fail(tmp_path, cfg):
     assert not (tmp_path / TARGET).exists()
     leftovers = list((tmp_path / "results").rglob("*")) if (tmp_path / "results").exists() else []
     assert not [p for p in leftovers if p.is_file()], leftovers
+    # a user's mistake reads as one paragraph, with no Python traceback
+    assert "Traceback" not in out, out[-3000:]
     return " ".join(out.split())  # undo line wrapping
 
 
@@ -62,6 +64,9 @@ def test_bad_bed_lines(tmp_path, line, expected):
     msg = _fail(tmp_path, _setup(tmp_path, peak_lines=line))
     for text in expected:
         assert text in msg, msg[-3000:]
+    # ... and the rule's log, where a cluster user looks, says the same
+    log = " ".join((tmp_path / "logs" / "bad" / "prepare_regions.log").read_text().split())
+    assert expected[1] in log and "Traceback" not in log
 
 
 def test_empty_after_filtering(tmp_path):

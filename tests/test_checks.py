@@ -7,11 +7,13 @@ import pandas as pd
 import pytest
 from attribution_toys import toy_data, toy_model
 from peak2motif import checks
-from peak2motif.attribution import DEFAULTS
+from peak2motif.attribution import settings_with_defaults
 from peak2motif.errors import InputError
+from peak2motif.explain.keras_tools import logit_model
 from peak2motif.sequences import one_hot
 
 keras = pytest.importorskip("keras")
+DEFAULTS = settings_with_defaults({})
 
 
 def test_summation_to_delta_errors():
@@ -25,9 +27,10 @@ def test_summation_to_delta_errors():
 
 def test_verdicts_and_loud_failure():
     values = {"summation_to_delta_max_abs_error": 0.5, "logit_max_abs_diff": 0.0,
-              "shap_correlation": 0.5, "n_sequences": 10.0, "ism_correlation": float("nan")}
+              "shap_correlation": 0.99, "n_sequences": 10.0, "ism_correlation": float("nan")}
     table = checks.verdicts(values, DEFAULTS)
     status = dict(zip(table["check"], table["status"], strict=True))
+    # same-rule agreement is held to 0.999: 0.99 is a failure
     assert status == {"summation_to_delta_max_abs_error": "FAIL", "logit_max_abs_diff": "pass",
                       "shap_correlation": "FAIL", "n_sequences": "recorded",
                       "ism_correlation": "recorded"}
@@ -35,8 +38,28 @@ def test_verdicts_and_loud_failure():
         checks.raise_on_failure(table, ["Conv1D", "MaxPooling1D"])
     msg = str(err.value)
     assert "summation_to_delta_max_abs_error = 0.5 (required <= 0.001)" in msg
-    assert "AveragePooling1D" in msg and "shap_correlation" in msg and "MaxPooling1D" in msg
+    assert "ig_steps" in msg and "shap_correlation" in msg and "MaxPooling1D" in msg
     checks.raise_on_failure(table[table["status"] != "FAIL"])  # nothing failed: no error
+
+
+def test_approximate_methods_get_their_completeness_bound():
+    values = {"summation_to_delta_max_abs_error": 0.01, "completeness_bound": 0.05}
+    status = checks.verdicts(values, DEFAULTS, exact=True).set_index("check")["status"]
+    assert status["summation_to_delta_max_abs_error"] == "FAIL"  # exact: held to 1e-3
+    status = checks.verdicts(values, DEFAULTS, exact=False).set_index("check")["status"]
+    assert status["summation_to_delta_max_abs_error"] == "pass"  # held to the run's bound
+    values["summation_to_delta_max_abs_error"] = 0.06
+    status = checks.verdicts(values, DEFAULTS, exact=False).set_index("check")["status"]
+    assert status["summation_to_delta_max_abs_error"] == "FAIL"
+
+
+def test_merge_values_keeps_the_worst_part():
+    merged = checks.merge_values({"summation_to_delta_max_abs_error": 1e-6, "shap_correlation":
+                                  0.9999, "nonfinite_contributions": 0.0, "n_positives_a": 3.0},
+                                 {"summation_to_delta_max_abs_error": 1e-5, "shap_correlation":
+                                  0.999, "nonfinite_contributions": 2.0, "n_positives_a": 4.0})
+    assert merged == {"summation_to_delta_max_abs_error": 1e-5, "shap_correlation": 0.999,
+                      "nonfinite_contributions": 2.0, "n_positives_a": 7.0}
 
 
 def test_nan_in_a_checked_quantity_fails():
@@ -65,10 +88,10 @@ def test_logit_model_needs_a_separate_output_activation():
     inner = keras.Sequential([keras.Input((10, 4)), keras.layers.Flatten(),
                               keras.layers.Dense(1, activation="sigmoid")])
     with pytest.raises(InputError, match="separate"):
-        checks.logit_model(inner)
+        logit_model(inner)
     linear = keras.Sequential([keras.Input((10, 4)), keras.layers.Flatten(),
                                keras.layers.Dense(1)])
-    assert checks.logit_model(linear) is linear
+    assert logit_model(linear) is linear
 
 
 def test_ism_of_a_linear_model_is_its_weights():
@@ -92,7 +115,7 @@ def test_shap_contributions_add_up_and_correlation():
     x = one_hot(toy_data(3, 40, seed=4)[0])
     refs = one_hot(np.random.default_rng(2).integers(0, 4, (3, 2, 40)))
     phi = checks.shap_contributions(model, x, refs)
-    lm = checks.logit_model(model)
+    lm = logit_model(model)
     delta = lm.predict(x, verbose=0)[:, 0] - lm.predict(
         refs.reshape(-1, 40, 4), verbose=0)[:, 0].reshape(3, 2).mean(1)
     np.testing.assert_allclose(phi.sum((1, 2)), delta, atol=1e-4)

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from peak2motif.config import check_config
+from peak2motif.config import (
+    SECTIONS,
+    check_config,
+    dataset_settings,
+    fill_defaults,
+    load_schema,
+)
 from peak2motif.errors import InputError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,7 +32,7 @@ def test_every_schema_key_has_description_and_default():
 
     def walk(node, path):
         for key, sub in node.get("properties", {}).items():
-            if key not in ("genome", "peaks", "datasets"):
+            if key not in ("genome", "peaks", "datasets", *SECTIONS):
                 if "default" not in sub:
                     missing.append(f"{path}{key} (default)")
             if "description" not in sub:
@@ -35,9 +41,15 @@ def test_every_schema_key_has_description_and_default():
         extra = node.get("additionalProperties")
         if isinstance(extra, dict):
             walk(extra, f"{path}*.")
+        if isinstance(node.get("items"), dict):  # list items (conv_blocks, dense_blocks)
+            walk(node["items"], f"{path}[].")
 
     walk(schema, "")
     walk(schema["definitions"]["dataset"], "datasets.*.")
+    # a dataset's section overrides are checked against the top-level section of the name
+    for section in SECTIONS:
+        entry = schema["definitions"]["dataset"]["properties"][section]
+        assert entry["$ref"] == "#/definitions/override"
     assert not missing, missing
 
 
@@ -61,3 +73,110 @@ def test_errors_name_the_key_and_the_fix(change, key, words):
     assert f"config key '{key}" in message
     assert words in message
     assert "Fix:" in message
+
+
+def test_dataset_sections_override_the_top_level_ones():
+    """Issue 11: a fly dataset next to a human one, each matched against its own taxon."""
+    config = copy.deepcopy(MINIMAL)
+    config["datasets"]["fly"] = {"genome": "f.fa", "peaks": "f.bed",
+                                 "motifs": {"jaspar_tax_group": ["insects"]},
+                                 "training": {"optimizer": {"learning_rate": 0.002}}}
+    config["training"] = {"epochs": 7, "optimizer": {"name": "nadam"}}
+    check_config(config, SCHEMA)
+    schema = load_schema(SCHEMA)
+    fly = dataset_settings(config, "fly", schema)
+    mine = dataset_settings(config, "mine", schema)
+    assert fly["motifs"]["jaspar_tax_group"] == ["insects"]
+    assert mine["motifs"]["jaspar_tax_group"] == ["vertebrates"]
+    # merged key by key: the top-level epochs and optimizer name stay, the rate is the fly's
+    assert fly["training"]["epochs"] == 7 and fly["training"]["optimizer"]["name"] == "nadam"
+    assert fly["training"]["optimizer"]["learning_rate"] == 0.002
+    assert mine["training"]["optimizer"]["learning_rate"] != 0.002
+
+
+@pytest.mark.parametrize(
+    ("override", "words"),
+    [
+        ({"motifs": {"jaspar_taxgroup": ["insects"]}},
+         r"config key 'datasets: fly: motifs: jaspar_taxgroup'.*did you mean 'jaspar_tax_group'"),
+        ({"training": {"epochs": "many"}}, r"config key 'datasets: fly: training: epochs'"),
+    ],
+)
+def test_bad_dataset_overrides_name_the_dataset_key(override, words):
+    config = copy.deepcopy(MINIMAL)
+    config["datasets"]["fly"] = {"genome": "f.fa", "peaks": "f.bed", **override}
+    check_config(config, SCHEMA)  # free-form at the top level, checked when merged
+    with pytest.raises(InputError, match=words):
+        dataset_settings(config, "fly", load_schema(SCHEMA))
+
+
+def test_config_readme_tables_are_made_from_the_schema():
+    """config/README.md shows every key with the schema's default: written once, not twice."""
+    from peak2motif.config import update_readme
+
+    readme = REPO / "config" / "README.md"
+    assert update_readme(readme) == readme.read_text(), (
+        "config/README.md is out of date: run PYTHONPATH=scripts .venv/bin/python -m "
+        "peak2motif.config")
+    schema = load_schema(SCHEMA)
+    text = readme.read_text()
+    for section in ("data", "model", "training", "attribution", "motifs", "variants"):
+        for key in schema["properties"][section]["properties"]:
+            assert f"`{key}" in text, f"{section}: {key} missing from config/README.md"
+
+
+# --- fill_defaults (moved here from test_provenance.py: one place per contract) ---
+
+TOY_SCHEMA = {
+    "type": "object",
+    "definitions": {
+        "item": {
+            "type": "object",
+            "properties": {
+                "path": {"type": "string"},
+                "mode": {"type": "string", "default": "auto"},
+            },
+        }
+    },
+    "properties": {
+        "items": {"type": "object", "additionalProperties": {"$ref": "#/definitions/item"}},
+        "opts": {
+            "type": "object",
+            "default": {},
+            "properties": {
+                "seed": {"type": "integer", "default": 0},
+                "inner": {
+                    "type": "object",
+                    "default": {},
+                    "properties": {"ratio": {"type": "number", "default": 1.5}},
+                },
+            },
+        },
+        "absent_no_default": {"type": "string"},
+    },
+}
+
+
+def test_fill_defaults_fills_nested_and_named_entries():
+    filled = fill_defaults({"items": {"a": {"path": "x"}}, "opts": {"seed": 7}}, TOY_SCHEMA)
+    assert filled == {
+        "items": {"a": {"path": "x", "mode": "auto"}},
+        "opts": {"seed": 7, "inner": {"ratio": 1.5}},
+    }
+
+
+def test_fill_defaults_creates_missing_sections_and_keeps_input_intact():
+    given = {"items": {}}
+    filled = fill_defaults(given, TOY_SCHEMA)
+    assert filled["opts"] == {"seed": 0, "inner": {"ratio": 1.5}}
+    assert "absent_no_default" not in filled
+    assert given == {"items": {}}
+
+
+def test_fill_defaults_is_idempotent_on_the_real_schema():
+    schema = load_schema(SCHEMA)
+    cfg = {"datasets": {"d": {"genome": "g.fa", "peaks": "p.bed"}}}
+    once = fill_defaults(cfg, schema)
+    assert fill_defaults(once, schema) == once
+    assert once["datasets"]["d"]["task"] == "auto"
+    assert once["data"]["negatives"]["strategy"] == "gc_matched"

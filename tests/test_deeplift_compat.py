@@ -143,3 +143,31 @@ def test_unknown_mode_is_reported_from_the_child(trained):
     with pytest.raises(InputError, match="unknown DeepLIFT mode"):
         run_deeplift(path, toy_data(2, 60)[0], fixed_ref=np.zeros((60, 4), np.float32),
                      mode="Gradient")
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu", "linear", "exponential"])
+def test_rescale_fallback_is_the_gradient_where_input_equals_reference(tmp_path, activation):
+    # With every reference equal to its input, every unit takes deeplift's Rescale fallback
+    # (|delta| < 1e-7), so the multipliers must be Keras's gradient; with ref == x the
+    # hypothetical contribution is m_b - m_{x_i}. deeplift 0.6.13 evaluates the fallback
+    # derivative at the output reference (sigma'(sigma(z))): before the fix in
+    # deeplift_compat this test failed by 1.09 (tanh) and 0.66 (sigmoid).
+    hidden = "relu" if activation == "exponential" else activation
+    model = toy_model(length=40, seed=3, n=300, layers=[
+        keras.layers.Conv1D(8, 5), keras.layers.Activation(activation),
+        keras.layers.AveragePooling1D(4), keras.layers.Flatten(), keras.layers.Dense(8),
+        keras.layers.Activation(hidden), keras.layers.Dense(1)])
+    codes = toy_data(6, 40, seed=4)[0]
+    x = one_hot(codes)
+    out = run_deeplift(_save(model, tmp_path), codes, ref_codes=codes[:, None], mode="Rescale")
+    import tensorflow as tf
+
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        logit = tf.reduce_sum(keras.Model(model.inputs, model.layers[-2].output)(xt)[:, 0])
+    g = tape.gradient(logit, xt).numpy()
+    expected = g - (g * x).sum(-1, keepdims=True)
+    scale = np.abs(expected).max()
+    assert scale > 1e-3
+    np.testing.assert_allclose(out["hypothetical"], expected, atol=1e-5 * scale)

@@ -178,3 +178,84 @@ def test_every_rule_has_an_existing_conda_env(smk):
         if not env.is_file() or env.parent != REPO / "envs":
             problems.append(f"rule {name}: conda env {m['path']} is not a file in envs/")
     assert not problems, f"{smk.name}: {problems}"
+
+
+# --- every rule's env holds what its adapter imports ----------------------------------------
+
+SCRIPT_LINE = re.compile(r"^\s+script:\s*\n?\s*[\"'](?P<path>[^\"']+)[\"']", re.M)
+
+
+def module_imports(path: Path) -> set[str]:
+    """Top-level names of every module ``path`` imports (function-level imports too)."""
+    import ast
+
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+            names |= {f"{node.module}.{a.name}" for a in node.names}
+    return names
+
+
+def third_party_imports(script: Path) -> set[str]:
+    """Third-party top-level packages an adapter needs, following peak2motif's own modules."""
+    lib = REPO / "scripts"
+    seen, todo, outside = set(), [script], set()
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        for name in module_imports(path):
+            top = name.split(".")[0]
+            if top == "peak2motif":
+                for cand in (lib / (name.replace(".", "/") + ".py"),
+                             lib / name.replace(".", "/") / "__init__.py"):
+                    if cand.is_file():
+                        todo.append(cand)
+            elif top not in sys.stdlib_module_names and top != "snakemake":
+                outside.add(top)
+    return outside
+
+
+def installed_closure(dists: set[str]) -> set[str]:
+    """``dists`` and everything they require, from the installed metadata."""
+    import importlib.metadata as md
+
+    out, todo = set(), list(dists)
+    while todo:
+        d = normalise(todo.pop())
+        if d in out:
+            continue
+        out.add(d)
+        try:
+            reqs = md.requires(d) or []
+        except md.PackageNotFoundError:
+            continue
+        todo += [re.split(r"[ ;<>=!~\[(]", r, maxsplit=1)[0] for r in reqs if "extra ==" not in r]
+    return out
+
+
+@pytest.mark.parametrize("smk", smk_files(), ids=lambda p: p.name)
+def test_every_rule_env_holds_what_its_script_imports(smk):
+    """A rule that imports pysam must run in an env with pysam: checked statically, since no
+    conda channel is reachable to build the envs."""
+    import importlib.metadata as md
+
+    providers = md.packages_distributions()
+    problems = []
+    for name, body in rule_blocks(smk.read_text()).items():
+        script, env = SCRIPT_LINE.search(body), CONDA_LINE.search(body)
+        if script is None or env is None:
+            continue
+        conda, pip, _ = env_pins((smk.parent / env["path"]).resolve())
+        pinned = {SAME_PACKAGE.get(d, d) for d in {*conda, *pip}}
+        available = installed_closure(pinned)
+        for module in sorted(third_party_imports((smk.parent / script["path"]).resolve())):
+            dists = {normalise(d) for d in providers.get(module, [module])}
+            if not dists & available:
+                problems.append(f"rule {name} imports {module} ({'/'.join(sorted(dists))}), "
+                                f"not in {env['path']}")
+    assert not problems, problems

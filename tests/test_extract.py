@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 from genome_fixture import write_genome
 from peak2motif.errors import InputError
-from peak2motif.extract import dinuc_shuffle_codes, extract_sequences, iter_codes, window_stats
-from peak2motif.sequences import decode, encode, read_split
+from peak2motif.extract import extract_sequences, iter_codes, window_stats
+from peak2motif.sequences import decode, dinuc_shuffle_codes, encode
+from peak2motif.splitfiles import read_split
 
 
 @pytest.fixture()
@@ -26,40 +27,80 @@ def test_reads_windows_across_lines_soft_masked_and_iupac(fasta):
     assert [decode(c) for c in codes] == ["GTACGT", "NNNNAC", "GCCCCA"]
 
 
+def test_iter_codes_matches_pyfaidx_in_the_given_order(tmp_path):
+    import pyfaidx
+
+    genome = write_genome(tmp_path / "g.fa", {"a": 5003, "b": 4000, "c": 777}, seed=4,
+                          n_runs={"b": (100, 400)})
+    rng = np.random.default_rng(0)
+    chroms = rng.choice(["a", "b", "c"], 500)
+    lengths = {"a": 5003, "b": 4000, "c": 777}
+    starts = np.array([rng.integers(0, lengths[c] - 200 + 1) for c in chroms])
+    starts[:3], chroms[:3] = [5003 - 200, 0, 777 - 200], ["a", "b", "c"]  # touch the ends
+    chunks = list(iter_codes(genome, chroms, starts, starts + 200, chunk_size=64))
+    assert [len(r) for r, _ in chunks] == [64] * 7 + [52]
+    rows = np.concatenate([r for r, _ in chunks])
+    codes = np.vstack([c for _, c in chunks])
+    np.testing.assert_array_equal(rows, np.arange(500))
+    fa = pyfaidx.Fasta(str(genome), as_raw=True, sequence_always_upper=False)
+    for c, s, got in zip(chroms, starts, codes, strict=True):
+        np.testing.assert_array_equal(got, encode(fa.faidx.fetch(c, int(s) + 1, int(s) + 200)))
+
+
+def test_no_regions(fasta):
+    assert list(iter_codes(fasta, np.array([]), np.array([]), np.array([]))) == []
+    gc, nfrac = window_stats(fasta, pd.DataFrame({"chrom": [], "start": [], "end": []}))
+    assert gc.shape == nfrac.shape == (0,)
+
+
+def test_unknown_chromosome_fails_before_the_first_chunk(fasta):
+    chunks = iter_codes(fasta, np.array(["c1", "c3"]), np.array([0, 0]), np.array([4, 4]),
+                        chunk_size=1)
+    with pytest.raises(InputError, match="chromosome 'c3' is not in the genome FASTA"):
+        next(chunks)
+
+
 def test_window_stats(fasta):
-    regions = pd.DataFrame({"chrom": ["c2", "c1"], "start": [0, 6], "end": [4, 10]})
+    regions = pd.DataFrame({"chrom": ["c2", "c1", "c1"], "start": [0, 6, 8],
+                            "end": [4, 10, 12]})
     gc, nfrac = window_stats(fasta, regions)
-    assert gc.tolist() == [1.0, 0.5] and nfrac.tolist() == [0.0, 0.5]
+    # c1[8:12] is "NNRY": no A/C/G/T at all (GC 0 by convention), all N-like
+    assert gc.tolist() == [1.0, 0.5, 0.0] and nfrac.tolist() == [0.0, 0.5, 1.0]
 
 
 def _dinucs(codes):
     return Counter(zip(codes[:-1].tolist(), codes[1:].tolist(), strict=True))
 
 
-def test_dinuc_shuffle_shuffles_and_keeps_dinucleotides():
-    rng = np.random.default_rng(0)
-    seq = rng.integers(0, 4, 200).astype(np.uint8)
-    seq[50:53] = 4  # N is kept as its own symbol
-    outs = [dinuc_shuffle_codes(seq, s) for s in range(5)]
+def test_dinuc_shuffle_shuffles_keeps_dinucleotides_and_n_in_place():
+    seq = np.random.default_rng(0).integers(0, 4, 200).astype(np.uint8)
+    seq[50:53] = 4
+    outs = [dinuc_shuffle_codes(seq, np.random.RandomState(s)) for s in range(5)]
     for out in outs:
         assert _dinucs(out) == _dinucs(seq)
         assert not np.array_equal(out, seq)
+        assert (out[50:53] == 4).all() and (out != 4).sum() == 197  # N stays where it was
     assert not np.array_equal(outs[0], outs[1])
-    np.testing.assert_array_equal(dinuc_shuffle_codes(seq, 3), outs[3])  # seeded
+    np.testing.assert_array_equal(dinuc_shuffle_codes(seq, np.random.RandomState(3)), outs[3])
 
 
 def test_extract_writes_the_contract(tmp_path):
     genome = write_genome(tmp_path / "g.fa", {"a": 5000, "b": 5000, "c": 5000}, seed=2)
     regions = pd.DataFrame({
         "chrom": ["a", "a", "b", "c", "c"], "start": [100, 900, 50, 10, 10],
-        "end": [150, 950, 100, 60, 60], "name": ["p1", "n1", "p2", "p3", "p3::dinuc_shuffle1"],
-        "split": ["train", "train", "valid", "test", "test"],
+        "end": [150, 950, 100, 60, 60], "name": ["p1", "n1", "p2", "p3", "shuffle1"],
+        "kind": ["peak", "background", "peak", "peak", "shuffle"],
+        "unit": ["a", "a", "b", "c", "c"],
+        "split_0": ["train", "train", "valid", "test", "test"],
+        "split_1": ["test", "test", "train", "valid", "valid"],
         "t1": [1.0, 0, 1, 1, 0], "t2": [0.0, 0, 1, 0, 0]})
     regions.to_csv(tmp_path / "r.tsv", sep="\t", index=False)
-    outs = {s: tmp_path / f"{s}.h5" for s in ("train", "valid", "test")}
+    outs = {k: {s: tmp_path / f"{k}_{s}.h5" for s in ("train", "valid", "test")}
+            for k in (0, 1)}
     counts = extract_sequences(genome, tmp_path / "r.tsv", outs, "multitask", chunk_size=1,
                                seed=0)
-    assert counts == {"train": 2, "valid": 1, "test": 2}
+    assert counts == {0: {"train": 2, "valid": 1, "test": 2},
+                      1: {"train": 1, "valid": 2, "test": 2}}
     seqs = {}
     for line in open(genome):
         if line.startswith(">"):
@@ -67,20 +108,24 @@ def test_extract_writes_the_contract(tmp_path):
             seqs[name] = ""
         else:
             seqs[name] += line.strip()
-    for split, path in outs.items():
-        d = read_split(path)
-        assert d.codes.dtype == np.uint8 and d.codes.shape[1] == 50
-        assert d.tasks == ["t1", "t2"] and d.task_type == "multitask"
-        for codes, lab, i in zip(d.codes, d.labels, d.region_index, strict=True):
-            r = regions.iloc[i]
-            assert r.split == split
-            np.testing.assert_array_equal(lab, [r.t1, r.t2])
-            expect = encode(seqs[r.chrom][r.start:r.end])
-            if "::dinuc_shuffle" in r["name"]:
-                assert not np.array_equal(codes, expect)
-                assert _dinucs(codes) == _dinucs(expect)
-            else:
-                np.testing.assert_array_equal(codes, expect)
+    shuffled = {}
+    for k, files in outs.items():
+        for split, path in files.items():
+            d = read_split(path)
+            assert d.codes.dtype == np.uint8 and d.codes.shape[1] == 50
+            assert d.tasks == ["t1", "t2"] and d.task_type == "multitask"
+            for codes, lab, i in zip(d.codes, d.labels, d.region_index, strict=True):
+                r = regions.iloc[i]
+                assert r[f"split_{k}"] == split
+                np.testing.assert_array_equal(lab, [r.t1, r.t2])
+                expect = encode(seqs[r.chrom][r.start:r.end])
+                if r["kind"] == "shuffle":
+                    assert not np.array_equal(codes, expect)
+                    assert _dinucs(codes) == _dinucs(expect)
+                    shuffled[k] = codes
+                else:
+                    np.testing.assert_array_equal(codes, expect)
+    np.testing.assert_array_equal(shuffled[0], shuffled[1])  # the same shuffle in every fold
 
 
 def test_missing_genome_is_an_input_error(tmp_path):

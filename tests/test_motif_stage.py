@@ -1,4 +1,5 @@
-"""End-to-end motif stage on the tiny config: the planted motifs are recovered, on their sites."""
+"""End-to-end motif stage on the tiny config (simulated, two folds): the planted motifs are
+recovered, on their sites. The realistic cases at default settings are test_realistic.py."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from peak2motif.motifs import MOTIF_COLUMNS
 
 pytestmark = pytest.mark.slow
 
-REQUIRED = ["pattern", "sign", "n_seqlets", "consensus", "length",
+REQUIRED = ["task", "pattern", "sign", "n_seqlets", "consensus", "length",
             "match_id", "match_name", "match_class", "pvalue", "qvalue"]
 
 
@@ -51,7 +52,10 @@ def test_every_planted_motif_is_recovered_on_planted_sites(tiny_run, table):
         best = rows["seqlet_fraction_in_planted"].max()
         # Before the simulator scrubbed chance sites near summits this was 0.53-0.70 for
         # GATA1: the model rightly scored strong GATA matches that the truth table lacked.
+        # With two folds (each sequence explained by a model that never saw it) measured
+        # 0.95-1.0 here; a machine of this kind once gave 0.895 for the earlier single model.
         assert best >= 0.9, f"{name}: only {best:.2f} of the seqlets lie on planted sites"
+        assert rows["enrichment"].max() >= 2
         top = rows.loc[rows["seqlet_fraction_in_planted"].idxmax()]
         assert top["planted_motif"] == matrix_id
 
@@ -64,16 +68,27 @@ def test_meme_logos_and_html_cover_the_table(motifs_dir, table):
         assert (motifs_dir / "logos" / f"{pattern}.png").read_bytes()[:4] == b"\x89PNG"
     html = (motifs_dir / "motifs.html").read_text()
     assert html.count("data:image/png;base64,") == len(table)
-    assert (motifs_dir / "modisco.h5").stat().st_size > 0
+    assert (motifs_dir / "peaks" / "modisco.h5").stat().st_size > 0
 
 
-def test_negative_control_reports_no_motif(control_run):
-    """A dataset with no planted motif goes through every stage and reports zero motifs."""
-    out = control_run / "results" / "control" / "motifs"
-    assert not (control_run / "resources" / "control" / "planted.tsv").read_text().split("\n")[1]
-    table = pd.read_csv(out / "motifs.tsv", sep="\t")
-    assert list(table.columns[: len(REQUIRED)]) == REQUIRED
-    assert table.empty, table.to_string()
-    patterns = pd.read_csv(out / "patterns.tsv", sep="\t")
-    assert not patterns["kept"].any()  # modisco reports junk; every pattern is filtered out
-    assert "No motif passed the filters" in (out / "motifs.html").read_text()
+def test_instances_lie_on_planted_sites(tiny_run, motifs_dir, table):
+    """Issue 11: instances in genome coordinates (BED6+, bgzip + tabix) and a count table."""
+    import pysam
+    from peak2motif.motifs import overlap_planted
+
+    planted = pd.read_csv(tiny_run / "resources" / "tiny" / "planted.tsv", sep="\t")
+    bed = pd.read_csv(motifs_dir / "instances" / "all.bed.gz", sep="\t", header=None,
+                      names=["chrom", "start", "end", "name", "score", "strand", "peak"])
+    assert len(bed) > 0 and set(bed["strand"]) <= {"+", "-"}
+    assert (bed["end"] - bed["start"] > 4).all()
+    with pysam.TabixFile(str(motifs_dir / "instances" / "all.bed.gz")) as tbx:
+        first = bed.iloc[0]
+        assert len(list(tbx.fetch(first.chrom, first.start, first.end))) >= 1
+    hit, _ = overlap_planted(bed[["chrom", "start", "end"]], planted)
+    # measured 0.9x on tiny (two folds): instances are planted sites
+    assert hit.mean() >= 0.8, hit.mean()
+    counts = pd.read_csv(motifs_dir / "instance_counts.tsv", sep="\t", index_col=0)
+    assert set(counts.columns) == set(table["pattern"]) and counts.to_numpy().sum() == len(bed)
+    assert (motifs_dir / "instances.png").read_bytes()[:4] == b"\x89PNG"
+
+

@@ -7,7 +7,14 @@ import pandas as pd
 import pytest
 from genome_fixture import narrowpeak, spread_peaks, write_genome, write_peaks
 from peak2motif.errors import InputError
-from peak2motif.regions import assign_splits, prepare_regions, read_bed, resolve_task_type
+from peak2motif.regions import (
+    assign_folds,
+    assign_splits,
+    prepare_regions,
+    read_bed,
+    resolve_task_type,
+    split_units,
+)
 
 LENGTHS = {"chrA": 40_000, "chrB": 40_000, "chrC": 40_000, "chrD": 40_000}
 
@@ -99,8 +106,38 @@ def test_given_split_lists_win_and_are_checked():
         assign_splits(counts, valid=["a"], test=["a"])
     with pytest.raises(InputError, match="test_chromosomes"):
         assign_splits(counts, test=["zz"])
-    with pytest.raises(InputError, match="at least 3"):
+    with pytest.raises(InputError, match="at least 3.*unit: block"):
         assign_splits({"a": 5, "b": 5})
+
+
+def test_folds_hold_out_every_unit_exactly_once():
+    counts = {f"c{i}": 10 + i for i in range(12)} | {"empty": 0}
+    plan = assign_folds(counts, 5, valid_fraction=0.15)
+    assert len(plan) == 5
+    tests = [sorted(u for u, s in fold.items() if s == "test") for fold in plan]
+    held = [u for t in tests for u in t]
+    assert sorted(held) == sorted(u for u in counts if counts[u] > 0)  # each unit once
+    total = sum(counts.values())
+    for fold in plan:
+        assert set(fold.values()) == {"train", "valid", "test"} and fold["empty"] == "train"
+        share = {s: sum(counts[u] for u, v in fold.items() if v == s) / total
+                 for s in ("train", "valid", "test")}
+        assert 0.15 <= share["test"] <= 0.25 and share["valid"] >= 0.15
+    assert plan == assign_folds(dict(reversed(counts.items())), 5)
+    with pytest.raises(InputError, match="5 folds need at least 6 units.*unit: block"):
+        assign_folds({"a": 1, "b": 1, "c": 1}, 5)
+
+
+def test_too_few_chromosomes_are_cut_into_blocks():
+    win = pd.DataFrame({"chrom": ["chr"] * 3, "summit": [10, 500_000, 2_900_000]})
+    units = split_units(win, {"chr": 3_000_000}, folds=3)
+    assert units.kind == "block" and "1 chromosome(s) carry peaks" in units.reason
+    labels = units.of(win["chrom"], win["summit"])
+    assert labels[0] == f"chr:0-{units.block_size}" and len(set(labels)) == 3
+    assert labels[2].endswith("-3000000")  # the last block ends at the chromosome end
+    many = pd.DataFrame({"chrom": [f"c{i}" for i in range(6)], "summit": [5] * 6})
+    assert split_units(many, {f"c{i}": 100 for i in range(6)}, folds=3).kind == "chromosome"
+    assert split_units(many, {f"c{i}": 100 for i in range(6)}, folds=4).kind == "block"
 
 
 def test_resolve_task_type():
@@ -123,7 +160,9 @@ def test_binary_with_gc_matched_negatives(tmp_path, genome):
     regions, summary = _run(tmp_path, genome, {"peaks": peaks},
                             ds={"blacklist": str(black)},
                             data={"sequence_length": 100, "negatives": {"margin": 200}})
-    assert list(regions.columns) == ["chrom", "start", "end", "name", "split", "peaks"]
+    assert list(regions.columns) == ["chrom", "start", "end", "name", "kind", "unit", "split_0",
+                                     "peaks"]
+    assert set(regions["kind"]) == {"peak", "background"}
     assert summary["dropped_duplicate"] == "1" and summary["dropped_off_chromosome_end"] == "1"
     assert summary["dropped_too_many_n"] == "1" and summary["dropped_blacklist"] == "1"
     pos, neg = regions[regions["peaks"] == 1], regions[regions["peaks"] == 0]
@@ -134,7 +173,8 @@ def test_binary_with_gc_matched_negatives(tmp_path, genome):
         near = [p for p in rows if p[0] == r.chrom and p[1] - 200 < r.end and r.start < p[2] + 200]
         assert not near
     # one split per chromosome
-    assert (regions.groupby("chrom")["split"].nunique() == 1).all()
+    assert (regions.groupby("chrom")["split_0"].nunique() == 1).all()
+    assert summary["split_unit"] == "chromosome" and summary["negatives_margin"] == "200"
     assert float(summary["gc_ks_statistic"]) < 0.4
     assert (tmp_path / "out" / "gc.png").stat().st_size > 1000
     assert "dropped_blacklist" in (tmp_path / "out" / "summary.html").read_text()
@@ -167,7 +207,7 @@ def test_multiclass_and_regression_labels(tmp_path, genome):
     b = write_peaks(tmp_path / "b.np", [narrowpeak(c, 20_000 + 7000 * (c == "chrD"),
                                                    name=f"b_{c}") for c in LENGTHS])
     regions, _ = _run(tmp_path, genome, {"A": a, "B": b}, ds={"task": "multiclass"})
-    assert list(regions.columns[5:]) == ["A", "B", "background"]
+    assert list(regions.columns[7:]) == ["A", "B", "background"]
     assert (regions[["A", "B", "background"]].sum(1) == 1).all()
     assert regions.set_index("name").loc["b_chrA"].tolist()[-3:] == [0, 1, 0]
     reg, _ = _run(tmp_path, genome, {"A": a}, ds={"task": "regression"})
@@ -184,15 +224,15 @@ def test_other_negative_strategies(tmp_path, genome, strategy):
                             data={"negatives": {"strategy": strategy, "ratio": 2,
                                                 "flank_shift": 1500, "margin": 100}})
     neg = regions[regions["peaks"] == 0]
-    assert summary["negative_strategy"] == strategy
+    assert summary["negatives_strategy"] == strategy
     assert len(neg) >= 30
     if strategy == "dinuc_shuffle":
-        assert neg["name"].str.contains("::dinuc_shuffle").all()
-        pos = regions[regions["peaks"] == 1].set_index("name")
-        base = neg["name"].str.replace(r"::dinuc_shuffle\d+$", "", regex=True)
-        assert (pos.loc[base, "start"].to_numpy() == neg["start"].to_numpy()).all()
+        assert (neg["kind"] == "shuffle").all()
+        pos = regions[regions["peaks"] == 1]
+        at = set(zip(pos["chrom"], pos["start"], strict=True))
+        assert all(k in at for k in zip(neg["chrom"], neg["start"], strict=True))
     else:
-        assert neg["name"].str.startswith("neg").all()
+        assert (neg["kind"] == "background").all() and neg["name"].str.startswith("neg").all()
 
 
 def test_empty_after_filtering_is_an_error(tmp_path, genome):
@@ -212,3 +252,34 @@ def test_missing_genome(tmp_path):
     peaks = write_peaks(tmp_path / "p.bed", [("chrA", 100, 300)])
     with pytest.raises(InputError, match=r"genome FASTA not found.*Fix: check the 'genome'"):
         _run(tmp_path, tmp_path / "nope.fa", {"peaks": peaks})
+
+
+def test_folds_give_every_region_one_test_fold(tmp_path, genome):
+    peaks = write_peaks(tmp_path / "p.np", spread_peaks(LENGTHS, 6, spacing=5000))
+    regions, summary = _run(tmp_path, genome, {"peaks": peaks},
+                            data={"split": {"folds": 3}, "negatives": {"margin": 100}})
+    cols = ["split_0", "split_1", "split_2"]
+    assert [c for c in regions.columns if c.startswith("split")] == cols
+    assert ((regions[cols] == "test").sum(1) <= 1).all()
+    assert ((regions[cols] == "test").sum(1) == 1)[regions["kind"] == "peak"].all()
+    assert summary["split_unit"] == "block" and summary["folds"] == "3"
+    for c in cols:  # a unit (block) is in one split per fold
+        assert (regions.groupby("unit")[c].nunique() == 1).all()
+
+
+def test_genome_mostly_peaks_falls_back_and_says_so(tmp_path):
+    """Issue 8: GC-matched negatives on a genome with little room (once a raw KeyError)."""
+    lengths = {f"c{i}": 6000 for i in range(4)}
+    g = write_genome(tmp_path / "small.fa", lengths, seed=3)
+    rows = [narrowpeak(c, s, half=100, name=f"{c}_{s}") for c in lengths
+            for s in range(400, 5800, 320)]
+    peaks = write_peaks(tmp_path / "p.np", rows)
+    regions, summary = _run(tmp_path, g, {"peaks": peaks}, data={"sequence_length": 200})
+    assert int(summary["negatives_margin"]) < 500
+    n_pos = (regions["kind"] == "peak").sum()
+    assert (regions["kind"] != "peak").sum() == n_pos
+    assert int(summary["negatives_fallback_shuffles"]) > 0
+    assert (regions["kind"] == "shuffle").sum() == int(summary["negatives_fallback_shuffles"])
+    with pytest.raises(InputError, match=r"room for only \d+ of \d+ gc_matched negatives.*"
+                                         r"Fix: set data: negatives: fallback: true"):
+        _run(tmp_path, g, {"peaks": peaks}, data={"negatives": {"fallback": False}})

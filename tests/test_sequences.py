@@ -1,18 +1,15 @@
-"""The shared encodings and split-file format (peak2motif.sequences)."""
+"""The shared encodings (peak2motif.sequences) and the split-file format (peak2motif.splitfiles)."""
 
 import numpy as np
 from peak2motif.sequences import (
-    append_split,
     codes_from_one_hot,
-    create_split,
     decode,
     encode,
     one_hot,
     one_hot_seq,
-    read_split,
     reverse_complement,
-    write_split,
 )
+from peak2motif.splitfiles import append_split, create_split, read_split, write_split
 
 
 def test_encode_reads_soft_masked_bases_and_maps_iupac_to_n():

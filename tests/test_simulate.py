@@ -173,3 +173,22 @@ def test_scrub_chance_sites_keeps_planted_sites_and_composition():
     assert scores[50] == 1.0  # the planted site is untouched
     assert np.delete(scores, range(43, 58)).max() < 0.8  # no other strong site is left
     assert (np.bincount(x, minlength=4) == np.bincount(before, minlength=4)).all()
+
+
+def test_demo_variants_break_planted_sites_or_lie_away_from_them(tmp_path):
+    import pyfaidx
+
+    d = tmp_path
+    simulate_demo(d / "g.fa", d / "p.np", d / "t.tsv", d / "v.vcf", seed=5, n_chromosomes=3,
+                  chromosome_length=200_000, n_peaks=60, motif_list=TOY, n_variants=20)
+    rows = [line.split("\t") for line in (d / "v.vcf").read_text().splitlines()
+            if not line.startswith("#")]
+    assert 15 <= len(rows) <= 20
+    planted = pd.read_csv(d / "t.tsv", sep="\t")
+    fa = pyfaidx.Fasta(str(d / "g.fa"), as_raw=True)
+    for chrom, pos, vid, ref, alt, *_ in rows:
+        pos = int(pos)
+        assert fa[chrom][pos - 1].upper() == ref != alt  # REF is the genome's base
+        inside = ((planted.chrom == chrom) & (planted.start < pos) & (pos <= planted.end)).any()
+        assert inside == vid.startswith("site_"), (vid, chrom, pos)
+    assert sum(r[2].startswith("site_") for r in rows) >= 8

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from peak2motif.config import with_defaults
 from peak2motif.errors import InputError
-from peak2motif.model import with_defaults
 from peak2motif.sweep import (
     apply_overrides,
     check_point_names,
@@ -69,14 +69,28 @@ def test_selection_uses_validation_metrics_only(tmp_path):
     # point b is best on test, point a on validation: a must win
     a = _write_point(tmp_path, "a", 0.9, 0.5, [0.5, 0.4])
     b = _write_point(tmp_path, "b", 0.7, 0.99, [0.3, 0.2])
-    table = summarize(["a", "b"], [{"k": 1}, {"k": 2}], [a / "metrics.tsv", b / "metrics.tsv"],
-                      [a / "history.tsv", b / "history.tsv"], "auprc")
+    table = summarize(["a", "b"], [{"k": 1}, {"k": 2}], [[a / "metrics.tsv"], [b / "metrics.tsv"]],
+                      [[a / "history.tsv"], [b / "history.tsv"]], "auprc")
     assert table.set_index("point").selected.to_dict() == {"a": True, "b": False}
-    by_loss = summarize(["a", "b"], [{}, {}], [a / "metrics.tsv", b / "metrics.tsv"],
-                        [a / "history.tsv", b / "history.tsv"], "loss")
+    by_loss = summarize(["a", "b"], [{}, {}], [[a / "metrics.tsv"], [b / "metrics.tsv"]],
+                        [[a / "history.tsv"], [b / "history.tsv"]], "loss")
     assert by_loss.set_index("point").selected.to_dict() == {"a": False, "b": True}
     with pytest.raises(InputError, match="sweep: metric"):
-        summarize(["a"], [{}], [a / "metrics.tsv"], [a / "history.tsv"], "pearson")
+        summarize(["a"], [{}], [[a / "metrics.tsv"]], [[a / "history.tsv"]], "pearson")
+
+
+def test_selection_averages_over_folds(tmp_path):
+    # a wins on fold 0, b on fold 1 by more: b is best on average
+    a0 = _write_point(tmp_path, "a0", 0.80, 0, [0.5, 0.4])
+    a1 = _write_point(tmp_path, "a1", 0.60, 0, [0.5, 0.4])
+    b0 = _write_point(tmp_path, "b0", 0.75, 0, [0.5, 0.4])
+    b1 = _write_point(tmp_path, "b1", 0.90, 0, [0.5, 0.4])
+    table = summarize(["a", "b"], [{}, {}], [[a0 / "metrics.tsv", a1 / "metrics.tsv"],
+                                             [b0 / "metrics.tsv", b1 / "metrics.tsv"]],
+                      [[a0 / "history.tsv", a1 / "history.tsv"],
+                       [b0 / "history.tsv", b1 / "history.tsv"]], "auprc")
+    assert table.set_index("point").selected.to_dict() == {"a": False, "b": True}
+    assert table.set_index("point").valid_auprc["a"] == pytest.approx(0.70)
 
 
 def test_four_point_sweep_trains_and_selects(tmp_path):
@@ -96,16 +110,19 @@ def test_four_point_sweep_trains_and_selects(tmp_path):
     out = tmp_path / "selected"
     out.mkdir()
     best = select_model(
-        names, overrides, [tmp_path / n / "metrics.tsv" for n in names],
-        [tmp_path / n / "history.tsv" for n in names],
-        [tmp_path / n / "model.keras" for n in names],
-        [tmp_path / n / "model.h5" for n in names], "auprc", out / "summary.tsv",
-        out / "summary.html", out / "model.keras", out / "model.h5", out / "history.tsv")
+        points=names, overrides=overrides, n_folds=1,
+        metrics=[tmp_path / n / "metrics.tsv" for n in names],
+        histories=[tmp_path / n / "history.tsv" for n in names],
+        models=[tmp_path / n / "model.keras" for n in names],
+        h5s=[tmp_path / n / "model.h5" for n in names], metric="auprc",
+        summary_tsv=out / "summary.tsv", summary_html=out / "summary.html",
+        selected_dir=out / "models")
     summary = pd.read_csv(out / "summary.tsv", sep="\t")
     assert len(summary) == 4 and summary.selected.sum() == 1
     assert summary.loc[summary.selected, "point"].item() == best
     assert summary.valid_auprc.max() == summary.loc[summary.selected, "valid_auprc"].item()
-    assert (out / "model.keras").read_bytes() == (tmp_path / best / "model.keras").read_bytes()
+    chosen = out / "models" / "0" / "model.keras"
+    assert chosen.read_bytes() == (tmp_path / best / "model.keras").read_bytes()
     import keras
-    assert keras.models.load_model(out / "model.keras").get_layer("conv1").filters == \
+    assert keras.models.load_model(chosen).get_layer("conv1").filters == \
         summary.loc[summary.selected, "model.conv_blocks.0.filters"].item()

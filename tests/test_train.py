@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 import json
+import signal
+import time
 
+import jsonschema
 import keras
 import numpy as np
 import pytest
+from peak2motif.config import with_defaults
 from peak2motif.errors import InputError
 from peak2motif.evaluate import predict_split
-from peak2motif.model import with_defaults
-from peak2motif.sequences import read_split
+from peak2motif.model import build_model
+from peak2motif.splitfiles import read_split
 from peak2motif.train import (
-    RaiseAfterEpoch,
     SplitStream,
     TrainingError,
     configure_runtime,
+    restore_rng_state,
+    rng_state,
     stream_dataset,
     train_model,
 )
-from training_fixtures import make_splits
+from training_fixtures import RaiseAfterEpoch, make_splits, read_run, run_in_subprocess
 
 SMALL_MODEL = {"conv_blocks": [{"filters": 8, "kernel_size": 9, "pool_size": 4, "dropout": 0.1}],
                "dense_blocks": [{"units": 8, "dropout": 0.1}]}
@@ -75,7 +80,7 @@ def test_balanced_sampling_and_class_weights(tmp_path):
     data = read_split(paths["train"])
     keep = np.flatnonzero(data.labels[:, 0] == 0).tolist() + \
         np.flatnonzero(data.labels[:, 0] == 1)[:40].tolist()  # about 1:5 imbalance
-    from peak2motif.sequences import write_split
+    from peak2motif.splitfiles import write_split
     write_split(tmp_path / "imb.h5", data.codes[keep], data.labels[keep],
                 data.region_index[keep], data.tasks, data.task_type)
     bal = SplitStream(tmp_path / "imb.h5", 32, shuffle=True, class_balance="balanced_sampling")
@@ -133,8 +138,11 @@ def test_early_stopping_restores_the_best_epoch(splits):
     record = RecordWeights()
     cfg = training(epochs=8, learning_rate_decay={"kind": "none"},
                    early_stopping={"enabled": True, "patience": 2, "monitor": "val_loss"})
-    model, history = train_model(splits["train"], splits["valid"], with_defaults("model",
-                                 SMALL_MODEL), cfg, extra_callbacks=[BlowUpAfter(2), record])
+    # relu: a learning rate of 50 makes later epochs worse; with the exponential first
+    # layer it overflows to NaN, which TerminateOnNaN stops (tested elsewhere)
+    model, history = train_model(splits["train"], splits["valid"], with_defaults("model", {
+        **SMALL_MODEL, "first_activation": "relu"}), cfg, extra_callbacks=[BlowUpAfter(2),
+                                                                            record])
     best = int(history.val_loss.idxmin())
     assert best < len(history) - 1, "the test needs a best epoch before the last"
     assert len(history) < 8  # stopped early
@@ -159,7 +167,130 @@ def test_interrupted_run_resumes_from_its_checkpoint(splits, tmp_path):
     # and it ends where an uninterrupted run ends
     straight, _ = train_model(splits["train"], splits["valid"], model_cfg, cfg)
     for a, b in zip(resumed.get_weights(), straight.get_weights(), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("architecture, owners", [
+    ("cnn", {"conv1_dropout", "dense1_dropout"}),
+    ("cnn_lstm", {"conv1_dropout", "bilstm", "dense1_dropout"}),
+    ("cnn_attention", {"conv1_dropout", "attention", "dense1_dropout"}),
+])
+def test_rng_state_covers_every_seed_generator_and_restores_it(architecture, owners):
+    keras.utils.set_random_seed(0)  # drops a global generator that an earlier test made
+    model = build_model(with_defaults("model", {**SMALL_MODEL, "architecture": architecture}),
+                        60, 1, "binary", seed=0)
+    saved = rng_state(model)
+    assert {key.split("/")[0] for key in saved} == owners
+    model(np.zeros((2, 60, 4), np.float32), training=True)  # the dropout layers draw
+    assert rng_state(model) != saved
+    restore_rng_state(model, saved)
+    assert rng_state(model) == saved
+    with pytest.raises(TrainingError, match="delete the checkpoint"):
+        restore_rng_state(model, {"conv1_dropout/0": [0, 0]})
+    keras.random.uniform(())  # no seed: draws from, and creates, Keras's global generator
+    with_global = rng_state(model)
+    assert "keras" in with_global
+    keras.utils.set_random_seed(0)  # as a new run does: the global generator is gone
+    restore_rng_state(model, with_global)
+    assert rng_state(model) == with_global
+
+
+def resume_spec(splits, tmp_path, name: str) -> dict:
+    """A run whose every epoch draws dropout masks, so resuming must restore their RNG."""
+    cfg = training(epochs=6, learning_rate_decay={"kind": "plateau", "patience": 1},
+                   early_stopping={"enabled": True, "patience": 3, "start_from_epoch": 1})
+    return {"train": splits["train"], "valid": splits["valid"],
+            "model": with_defaults("model", SMALL_MODEL), "training": cfg, "threads": 1,
+            "checkpoint_dir": tmp_path / f"{name}_checkpoint", "out": tmp_path / name}
+
+
+@pytest.fixture(scope="module")
+def straight_run(splits, tmp_path_factory):
+    """The uninterrupted run of :func:`resume_spec`, in a fresh process."""
+    folder = tmp_path_factory.mktemp("straight")
+    proc = run_in_subprocess(resume_spec(splits, folder, "straight"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    variables, history = read_run(folder / "straight")
+    assert len(history) > 3, "the comparison needs epochs after the interruption"
+    return variables, history
+
+
+def assert_same_run(got, want):
+    (got_vars, got_history), (want_vars, want_history) = got, want
+    assert got_history == want_history  # exact floats
+    assert len(got_vars) == len(want_vars)
+    for a, b in zip(got_vars, want_vars, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_run_resumed_in_a_fresh_process_equals_an_uninterrupted_one(splits, straight_run,
+                                                                    tmp_path):
+    spec = resume_spec(splits, tmp_path, "resumed")
+    killed = run_in_subprocess({**spec, "raise_after": 2})
+    assert killed.returncode != 0 and "simulated kill after epoch 2" in killed.stderr
+    assert json.loads((spec["checkpoint_dir"] / "state.json").read_text())["next_epoch"] == 3
+    resumed = run_in_subprocess(spec)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming from the checkpoint" in resumed.stderr
+    assert_same_run(read_run(spec["out"]), straight_run)
+
+
+def test_sigterm_stops_training_and_the_rerun_resumes_to_the_same_end(splits, straight_run,
+                                                                      tmp_path):
+    spec = resume_spec(splits, tmp_path, "signalled")
+    state_file = spec["checkpoint_dir"] / "state.json"
+    # Slow batches make the signal arrive in the middle of an epoch.
+    proc = run_in_subprocess({**spec, "sleep_each_batch": 0.1}, wait=False)
+    deadline = time.monotonic() + 300
+    while not state_file.exists():
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, "no checkpoint after 300 s"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 128 + signal.SIGTERM, stderr[-3000:]
+    assert "Traceback" not in stderr
+    said = [line for line in stderr.splitlines() if "interrupted" in line]
+    assert len(said) == 1 and "SIGTERM" in said[0] and "rerun" in said[0], said
+    assert json.loads(state_file.read_text())["next_epoch"] < spec["training"]["epochs"]
+    rerun = run_in_subprocess(spec)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert_same_run(read_run(spec["out"]), straight_run)
+
+
+def never_improving(start_from_epoch: int) -> dict:
+    """Early stopping for which no epoch after the first one it watches is an improvement."""
+    return training(epochs=8, early_stopping={"enabled": True, "patience": 1, "min_delta": 10.0,
+                                              "start_from_epoch": start_from_epoch})
+
+
+def test_early_stopping_waits_for_start_from_epoch_also_across_a_resume(splits, tmp_path):
+    model_cfg = with_defaults("model", SMALL_MODEL)
+    _, at_once = train_model(splits["train"], splits["valid"], model_cfg, never_improving(0))
+    assert list(at_once.epoch) == [1, 2]
+    ckpt = tmp_path / "checkpoint"
+    with pytest.raises(KeyboardInterrupt):  # after epoch 4, the first one it watches
+        train_model(splits["train"], splits["valid"], model_cfg, never_improving(3),
+                    checkpoint_dir=ckpt, extra_callbacks=[RaiseAfterEpoch(3)])
+    _, later = train_model(splits["train"], splits["valid"], model_cfg, never_improving(3),
+                           checkpoint_dir=ckpt)
+    # epoch 4 is the best, epoch 5 uses up the patience; a resume that forgot epoch 4 would
+    # make epoch 5 the best and stop after epoch 6
+    assert list(later.epoch) == [1, 2, 3, 4, 5]
+    with pytest.raises(jsonschema.ValidationError, match="start_from_epoch"):
+        never_improving(-1)
+
+
+def test_rerun_after_early_stopping_does_not_train_on(splits, tmp_path):
+    model_cfg = with_defaults("model", SMALL_MODEL)
+    ckpt = tmp_path / "checkpoint"
+    with pytest.raises(KeyboardInterrupt):  # killed after the epoch that stopped training
+        train_model(splits["train"], splits["valid"], model_cfg, never_improving(0),
+                    checkpoint_dir=ckpt, extra_callbacks=[RaiseAfterEpoch(1)])
+    record = RecordWeights()
+    _, history = train_model(splits["train"], splits["valid"], model_cfg, never_improving(0),
+                             checkpoint_dir=ckpt, extra_callbacks=[record])
+    assert record.epochs == [] and list(history.epoch) == [1, 2]
 
 
 def test_checkpoint_of_other_settings_is_not_resumed(splits, tmp_path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,9 +22,15 @@ from peak2motif.errors import InputError
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "config.schema.yaml"
 
 
-def load_schema(path: str | Path) -> dict:
+@functools.lru_cache(maxsize=4)
+def _read_schema(path: str) -> dict:
     with open(path) as fh:
         return yaml.safe_load(fh)
+
+
+def load_schema(path: str | Path) -> dict:
+    """The config schema (read once per process; each caller gets its own copy)."""
+    return copy.deepcopy(_read_schema(str(Path(path).resolve())))
 
 
 def _key(path) -> str:
@@ -39,10 +46,11 @@ def _allowed_keys(schema: dict, root: dict) -> list[str]:
     return sorted(schema.get("properties", {}))
 
 
-def check_config(config: dict, schema_path: str | Path) -> None:
-    """Raise :class:`InputError` naming the offending key if ``config`` breaks the schema."""
-    schema = load_schema(schema_path)
-    validator = jsonschema.Draft7Validator(schema)
+def check_config(config: dict, schema_path: str | Path | dict) -> None:
+    """Raise :class:`InputError` naming the offending key if ``config`` breaks the schema
+    (given as its path, or already read)."""
+    schema = schema_path if isinstance(schema_path, dict) else load_schema(schema_path)
+    validator = jsonschema.Draft202012Validator(schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(config))
     if error is None:
         return
@@ -79,8 +87,8 @@ def check_config(config: dict, schema_path: str | Path) -> None:
 
 
 def _default_setting_validator():
-    """A Draft-7 validator that fills in schema defaults, as Snakemake's ``validate`` does."""
-    base = jsonschema.Draft7Validator
+    """A Draft 2020-12 validator (Snakemake's draft) that fills in defaults as ``validate`` does."""
+    base = jsonschema.Draft202012Validator
     set_props = base.VALIDATORS["properties"]
 
     def properties(validator, props, instance, schema):
@@ -113,3 +121,106 @@ def with_defaults(section: str, cfg: Mapping | None = None, schema_path=SCHEMA_P
     """
     schema = load_schema(schema_path)
     return fill_defaults(dict(cfg or {}), schema["properties"][section])
+
+
+def simulation_defaults(cfg: Mapping | None = None, schema_path=SCHEMA_PATH) -> dict:
+    """One ``simulate: NAME`` entry with the schema defaults filled in."""
+    schema = load_schema(schema_path)
+    return fill_defaults(dict(cfg or {}), schema["properties"]["simulate"]["additionalProperties"])
+
+
+SECTIONS = ("data", "model", "training", "attribution", "motifs")
+
+
+def deep_merge(base: Mapping, over: Mapping) -> dict:
+    """``base`` with ``over`` merged in: mappings merge key by key, anything else replaces."""
+    out = copy.deepcopy(dict(base))
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def dataset_settings(config: Mapping, name: str, schema: dict) -> dict:
+    """The sections of one dataset: the top-level ones with the dataset's overrides merged in.
+
+    A dataset entry may hold any of :data:`SECTIONS` (``datasets: fly: motifs:
+    {jaspar_tax_group: [insects]}``); the merged section is checked against the same schema
+    as the top-level one, and an error names the dataset's key
+    (``datasets: fly: motifs: ...``). Missing keys take the schema defaults.
+    """
+    ds = config["datasets"][name]
+    out = {}
+    for section in SECTIONS:
+        merged = deep_merge(config.get(section) or {}, ds.get(section) or {})
+        sub = schema["properties"][section]
+        error = jsonschema.exceptions.best_match(
+            jsonschema.Draft202012Validator(sub).iter_errors(merged))
+        if error is not None:
+            try:
+                check_config({"datasets": config["datasets"], section: merged}, schema)
+            except InputError as err:
+                prefix = f"datasets: {name}: " if section in ds else ""
+                raise InputError(str(err).replace("config key '", f"config key '{prefix}", 1)
+                                 ) from None
+        out[section] = fill_defaults(merged, sub)
+    return out
+
+
+# --- the key tables of config/README.md, made from the schema -------------------------------
+
+README_MARKER = "<!-- keys: {section} (made from config.schema.yaml by `python -m peak2motif.config"
+
+
+def _default_text(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        return "`" + yaml.safe_dump(value, default_flow_style=True, width=1000).strip() + "`"
+    return f"`{yaml.safe_dump(value).strip().removesuffix('...').strip()}`"
+
+
+def _key_rows(props: Mapping, prefix: str = "") -> list[tuple[str, str, str]]:
+    rows = []
+    for key, sub in props.items():
+        name = prefix + key
+        if sub.get("type") == "object" and "properties" in sub and sub["properties"]:
+            rows += _key_rows(sub["properties"], f"{name}.")
+            continue
+        desc = " ".join(str(sub.get("description", "")).split())
+        if "enum" in sub:
+            desc += " One of: " + ", ".join(f"`{v}`" for v in sub["enum"]) + "."
+        rows.append((name, _default_text(sub["default"]) if "default" in sub else "required",
+                     desc.replace("|", "\\|")))
+    return rows
+
+
+def key_table(section: str, schema: dict | None = None) -> str:
+    """The markdown table of one config section's keys: key, default, meaning."""
+    schema = schema or load_schema(SCHEMA_PATH)
+    if section == "datasets":
+        node = schema["definitions"]["dataset"]
+    elif section == "simulate":
+        node = schema["properties"]["simulate"]["additionalProperties"]
+    else:
+        node = schema["properties"][section]
+    lines = ["| key | default | meaning |", "|---|---|---|"]
+    lines += [f"| `{k}` | {d} | {m} |" for k, d, m in _key_rows(node["properties"])]
+    return "\n".join(lines)
+
+
+def update_readme(path: str | Path) -> str:
+    """Rewrite every generated key table of ``path`` (between a keys marker and
+    ``<!-- /keys -->``) from the schema; return the new text."""
+    import re
+
+    text = Path(path).read_text()
+    pattern = re.compile(r"(<!-- keys: (\w+) .*?-->\n)(.*?)(<!-- /keys -->)", re.S)
+    return pattern.sub(lambda m: m[1] + key_table(m[2]) + "\n" + m[4], text)
+
+
+if __name__ == "__main__":
+    import sys
+
+    target = Path(sys.argv[1] if len(sys.argv) > 1 else SCHEMA_PATH.parent / "README.md")
+    target.write_text(update_readme(target))

@@ -1,10 +1,14 @@
-"""Predictions, metrics and plots of a trained model.
+"""Predictions, metrics and plots of the trained models.
 
-``metrics.tsv`` is long format: columns ``task``, ``split``, ``metric``, ``value``.
-Classification (binary, multitask, multiclass one-vs-rest): ``auroc``, ``auprc`` (average
-precision, sklearn's step-wise area under the precision-recall curve) and
-``positive_fraction``. Regression: ``pearson``, ``spearman``, ``mse``. Every split also gets
-``n`` (number of sequences).
+``metrics.tsv`` is long format: columns ``task``, ``split``, ``fold``, ``metric``, ``value``.
+Each fold's model is scored on its own valid and test splits (``fold`` 0, 1, ...); the
+dataset's table adds ``fold`` = ``pooled``: the test splits of all folds together, each
+region predicted by the model that never saw it. Classification (binary, multitask,
+multiclass one-vs-rest): ``auroc``, ``auprc`` (average precision, sklearn's step-wise area
+under the precision-recall curve) and ``positive_fraction``. Regression: ``pearson``,
+``spearman``, ``mse`` over peaks and negatives together, and ``pearson_peaks``,
+``spearman_peaks``, ``mse_peaks`` over the peaks alone (the negatives' zero signal inflates
+the first three). Every split also gets ``n`` (number of sequences).
 """
 
 from __future__ import annotations
@@ -14,17 +18,18 @@ import os
 from collections.abc import Mapping, Sequence
 
 import keras
-import matplotlib
+import numpy as np
+import pandas as pd
+from scipy import stats
+from sklearn import metrics as skm
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from scipy import stats  # noqa: E402
-from sklearn import metrics as skm  # noqa: E402
+from peak2motif.presentation import page, pyplot
+from peak2motif.presentation import table as html_table
+from peak2motif.splitfiles import read_labels, split_info
+from peak2motif.train import configure_runtime, stream_dataset
+from peak2motif.utils import atomic_output
 
-from peak2motif.train import configure_runtime, read_labels, split_info, stream_dataset  # noqa: E402
-from peak2motif.utils import atomic_output  # noqa: E402
+plt = pyplot()
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +55,25 @@ def predict_split(model: keras.Model, path: str | os.PathLike, batch_size: int =
     return np.concatenate(preds).astype(np.float32)
 
 
+def _regression_rows(task: str, y: np.ndarray, p: np.ndarray, suffix: str = "") -> list[dict]:
+    varies = len(y) > 1 and np.ptp(y) > 0 and np.ptp(p) > 0
+    return [
+        {"task": task, "metric": f"pearson{suffix}",
+         "value": stats.pearsonr(y, p)[0] if varies else np.nan},
+        {"task": task, "metric": f"spearman{suffix}",
+         "value": stats.spearmanr(y, p)[0] if varies else np.nan},
+        {"task": task, "metric": f"mse{suffix}",
+         "value": float(np.mean((y - p) ** 2)) if len(y) else np.nan},
+    ]
+
+
 def split_metrics(labels: np.ndarray, preds: np.ndarray, tasks: Sequence[str],
-                  task_type: str) -> list[dict]:
-    """Metric rows ``{task, metric, value}`` for one split (labels, preds ``(N, T)``)."""
+                  task_type: str, is_peak: np.ndarray | None = None) -> list[dict]:
+    """Metric rows ``{task, metric, value}`` for one split (labels, preds ``(N, T)``).
+
+    For regression, ``is_peak`` ``(N,)`` (the region is a peak, not a negative) adds the
+    peaks-only metrics.
+    """
     rows = []
     for t, task in enumerate(tasks):
         y, p = labels[:, t], preds[:, t]
@@ -68,30 +89,29 @@ def split_metrics(labels: np.ndarray, preds: np.ndarray, tasks: Sequence[str],
                  "value": float(pos.mean()) if len(pos) else np.nan},
             ]
         else:
-            varies = len(y) > 1 and np.ptp(y) > 0 and np.ptp(p) > 0
-            rows += [
-                {"task": task, "metric": "pearson",
-                 "value": stats.pearsonr(y, p)[0] if varies else np.nan},
-                {"task": task, "metric": "spearman",
-                 "value": stats.spearmanr(y, p)[0] if varies else np.nan},
-                {"task": task, "metric": "mse",
-                 "value": float(np.mean((y - p) ** 2)) if len(y) else np.nan},
-            ]
+            rows += _regression_rows(task, y, p)
+            if is_peak is not None:
+                rows += _regression_rows(task, y[is_peak], p[is_peak], "_peaks")
         rows.append({"task": task, "metric": "n", "value": float(len(y))})
     return rows
 
 
 def evaluate_splits(model: keras.Model, splits: Mapping[str, str | os.PathLike],
-                    batch_size: int = 256, average_strands: bool = True
-                    ) -> tuple[pd.DataFrame, dict]:
-    """Metrics of ``model`` on each split; returns the table and ``{split: (labels, preds)}``."""
+                    batch_size: int = 256, average_strands: bool = True,
+                    is_peak: np.ndarray | None = None) -> tuple[pd.DataFrame, dict]:
+    """Metrics of ``model`` on each split; returns the table and
+    ``{split: (labels, preds, region_index)}``. ``is_peak`` is indexed by region row."""
+    from peak2motif.splitfiles import read_region_index
+
     rows, data = [], {}
     for split, path in splits.items():
         info = split_info(path)
         labels = read_labels(path)
+        index = read_region_index(path)
         preds = predict_split(model, path, batch_size, average_strands)
-        data[split] = (labels, preds)
-        for row in split_metrics(labels, preds, info.tasks, info.task_type):
+        data[split] = (labels, preds, index)
+        peak = is_peak[index] if is_peak is not None else None
+        for row in split_metrics(labels, preds, info.tasks, info.task_type, peak):
             rows.append({"task": row["task"], "split": split, "metric": row["metric"],
                          "value": row["value"]})
     return pd.DataFrame(rows, columns=["task", "split", "metric", "value"]), data
@@ -108,7 +128,7 @@ def plot_curves(data: Mapping[str, tuple[np.ndarray, np.ndarray]], tasks: Sequen
     """ROC and PR curves per task and split (classification), or predicted vs observed."""
     if task_type in CLASSIFICATION:
         fig, (roc, pr) = plt.subplots(1, 2, figsize=(11, 4.8))
-        for split, (labels, preds) in data.items():
+        for split, (labels, preds, *_) in data.items():
             for t, task in enumerate(tasks):
                 pos = labels[:, t] > 0.5
                 if not 0 < pos.sum() < len(pos):
@@ -128,7 +148,7 @@ def plot_curves(data: Mapping[str, tuple[np.ndarray, np.ndarray]], tasks: Sequen
         fig, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 4.8), squeeze=False)
         for t, task in enumerate(tasks):
             ax = axes[0, t]
-            for split, (labels, preds) in data.items():
+            for split, (labels, preds, *_) in data.items():
                 ax.scatter(labels[:, t], preds[:, t], s=4, alpha=0.4, label=split)
             ax.set(xlabel="observed", ylabel="predicted", title=task)
             ax.legend(fontsize=7)
@@ -136,22 +156,24 @@ def plot_curves(data: Mapping[str, tuple[np.ndarray, np.ndarray]], tasks: Sequen
     _save(fig, path)
 
 
-def plot_history(history: pd.DataFrame, path: str | os.PathLike) -> None:
-    """Loss and each metric per epoch, train vs validation."""
-    names = [c for c in history.columns
+def plot_history(histories: Sequence[pd.DataFrame], path: str | os.PathLike) -> None:
+    """Loss and each metric per epoch, train vs validation, one line pair per fold."""
+    names = [c for c in histories[0].columns
              if c not in ("epoch", "learning_rate") and not c.startswith("val_")]
     fig, axes = plt.subplots(1, len(names) + 1, figsize=(4.2 * (len(names) + 1), 3.8),
                              squeeze=False)
-    for ax, name in zip(axes[0], names, strict=False):
-        ax.plot(history.epoch, history[name], marker="o", label="train")
-        if f"val_{name}" in history:
-            ax.plot(history.epoch, history[f"val_{name}"], marker="o", label="validation")
-        ax.set(xlabel="epoch", title=name)
-        ax.legend(fontsize=8)
-    ax = axes[0, -1]
-    if "learning_rate" in history:
-        ax.plot(history.epoch, history.learning_rate, marker="o")
-    ax.set(xlabel="epoch", title="learning rate")
+    for k, history in enumerate(histories):
+        tag = f" (fold {k})" if len(histories) > 1 else ""
+        for ax, name in zip(axes[0], names, strict=False):
+            line, = ax.plot(history.epoch, history[name], marker=".", label=f"train{tag}")
+            if f"val_{name}" in history:
+                ax.plot(history.epoch, history[f"val_{name}"], ls="--", marker=".",
+                        color=line.get_color(), label=f"validation{tag}")
+            ax.set(xlabel="epoch", title=name)
+        if "learning_rate" in history:
+            axes[0, -1].plot(history.epoch, history.learning_rate, marker=".")
+    axes[0, -1].set(xlabel="epoch", title="learning rate")
+    axes[0, 0].legend(fontsize=7)
     fig.tight_layout()
     _save(fig, path)
 
@@ -168,31 +190,66 @@ def write_table(table: pd.DataFrame, tsv, html=None, caption: str = "") -> None:
         table.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
     if html:
         with atomic_output(html) as tmp:
-            tmp.write_text(
-                f"<h3>{caption}</h3>\n" + table.to_html(index=False, float_format="%.4f",
-                                                         na_rep="NA")
-            )
+            tmp.write_text(page(caption, f"<h3>{caption}</h3>" + html_table(table)))
 
 
-def run_evaluation(model_path, valid_path, test_path, history_path, metrics_tsv, metrics_html,
-                   curves_png, history_png, *, batch_size: int = 256,
-                   average_strands: bool = True, threads: int = 1) -> pd.DataFrame:
-    """Evaluate a saved model on the valid and test splits; write metrics and plots."""
+def _is_peak(regions_tsv) -> np.ndarray:
+    from peak2motif.regions import read_regions
+
+    return (read_regions(regions_tsv)["kind"] == "peak").to_numpy()
+
+
+def evaluate_fold(model_path, split_paths: Mapping[str, str | os.PathLike], regions_tsv,
+                  metrics_tsv, predictions_tsv, *, fold: int, batch_size: int = 256,
+                  average_strands: bool = True, threads: int = 1) -> pd.DataFrame:
+    """Score one fold's model on its valid and test splits; write the metrics and the test
+    predictions (region_index, label_TASK, pred_TASK) for pooling."""
     configure_runtime(threads)
     model = keras.models.load_model(model_path, compile=False)
-    metrics, data = evaluate_splits(model, {"valid": valid_path, "test": test_path},
-                                    batch_size, average_strands)
+    metrics, data = evaluate_splits(model, {s: split_paths[s] for s in ("valid", "test")},
+                                    batch_size, average_strands, _is_peak(regions_tsv))
+    metrics.insert(2, "fold", str(fold))
     for _, row in metrics[metrics.metric.isin(["auroc", "auprc", "pearson"])].iterrows():
-        log.info("%s %s %s = %.4f", row.task, row.split, row.metric, row.value)
-    wide = metrics.pivot_table(index=["task", "split"], columns="metric", values="value",
-                               sort=False).reset_index()
+        log.info("fold %s %s %s %s = %.4f", fold, row.task, row.split, row.metric, row.value)
     write_table(metrics, metrics_tsv)
+    labels, preds, index = data["test"]
+    tasks = split_info(split_paths["test"]).tasks
+    pred = pd.DataFrame({"region_index": index, "fold": fold})
+    for t, task in enumerate(tasks):
+        pred[f"label_{task}"] = labels[:, t]
+        pred[f"pred_{task}"] = preds[:, t]
+    write_table(pred, predictions_tsv)
+    return metrics
+
+
+def summarize_evaluation(metrics_paths: Sequence, predictions_paths: Sequence,
+                         history_paths: Sequence, regions_tsv, task_type: str, metrics_tsv,
+                         metrics_html, curves_png, history_png) -> pd.DataFrame:
+    """Per-fold metrics and the pooled test metrics; the curves of the pooled test set."""
+    per_fold = pd.concat([pd.read_csv(p, sep="\t", dtype={"fold": str})
+                          for p in metrics_paths], ignore_index=True)
+    pred = pd.concat([pd.read_csv(p, sep="\t") for p in predictions_paths], ignore_index=True)
+    tasks = [c.removeprefix("label_") for c in pred.columns if c.startswith("label_")]
+    labels = pred[[f"label_{t}" for t in tasks]].to_numpy()
+    preds = pred[[f"pred_{t}" for t in tasks]].to_numpy()
+    is_peak = _is_peak(regions_tsv)[pred["region_index"].to_numpy()]
+    pooled = pd.DataFrame(split_metrics(labels, preds, tasks, task_type, is_peak))
+    pooled.insert(1, "split", "test")
+    pooled.insert(2, "fold", "pooled")
+    metrics = pd.concat([per_fold, pooled], ignore_index=True)
+    write_table(metrics, metrics_tsv)
+    wide = metrics.pivot_table(index=["task", "fold", "split"], columns="metric",
+                               values="value", sort=False).reset_index()
+    note = ("Each fold's model on its own validation and test splits; <b>pooled</b> is the "
+            "test splits of all folds together, each region predicted by the model that never "
+            "saw it." + (" For regression, *_peaks metrics are over the peaks alone; the others "
+                         "include the negatives, whose zero signal inflates them."
+                         if task_type == "regression" else ""))
     with atomic_output(metrics_html) as tmp:
-        tmp.write_text(
-            "<h3>Validation and test metrics"
-            + (" (predictions averaged over both strands)" if average_strands else "")
-            + "</h3>\n" + wide.to_html(index=False, float_format="%.4f", na_rep="NA"))
-    info = split_info(valid_path)
-    plot_curves(data, info.tasks, info.task_type, curves_png)
-    plot_history(pd.read_csv(history_path, sep="\t"), history_png)
+        tmp.write_text(page("metrics", f"<h3>Validation and test metrics</h3><p class='note'>"
+                            f"{note}</p>" + html_table(wide)))
+    plot_curves({"pooled test": (labels, preds)}, tasks, task_type, curves_png)
+    plot_history([pd.read_csv(h, sep="\t") for h in history_paths], history_png)
+    for row in pooled[pooled.metric.isin(["auroc", "pearson", "pearson_peaks"])].itertuples():
+        log.info("pooled test %s %s = %.4f", row.task, row.metric, row.value)
     return metrics

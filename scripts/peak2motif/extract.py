@@ -1,19 +1,18 @@
 """Sequence extraction: genome windows -> uint8 codes -> split files (see ``sequences``).
 
-Windows are read with pyfaidx, which seeks into the FASTA through its ``.fai`` index and never
-loads a chromosome, and are written in chunks of ``chunk_size`` rows, so memory depends on the
+Windows are read through ``peak2motif.genome`` (vectorised reads of the memory-mapped FASTA;
+bgzip through pyfaidx) and written in chunks of ``chunk_size`` rows, so memory depends on the
 chunk size and the window length, not on the genome or the number of regions.
 
-Rows of ``regions.tsv`` whose name ends in ``::dinuc_shuffleK`` are dinucleotide-shuffled
-negatives: their coordinates are those of the positive they were made from, and their
-sequence is that positive's sequence shuffled with ``deeplift.dinuc_shuffle`` (which keeps
-dinucleotide counts exactly, and the first and last base) from a seed of (seed, row).
+Rows of ``regions.tsv`` of kind ``shuffle`` are dinucleotide-shuffled negatives: their
+coordinates are those of the positive they were made from, and their sequence is that
+positive's sequence shuffled (dinucleotide counts kept exactly) from a seed of (seed, row).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,47 +21,12 @@ import pandas as pd
 
 from peak2motif import sequences
 from peak2motif.errors import InputError
-from peak2motif.sequences import (
-    append_split,
-    create_split,
-    encode,
-)
+from peak2motif.genome import Genome
+from peak2motif.splitfiles import append_split, create_split
 from peak2motif.utils import atomic_output
 
 log = logging.getLogger(__name__)
 
-SHUFFLE_TAG = re.compile(r"::dinuc_shuffle\d+$")
-REGION_COLUMNS = ["chrom", "start", "end", "name", "split"]
-
-
-def open_fasta(path: str | Path):
-    """Open a FASTA (plain or bgzip) for random access; InputError if it is missing or bad."""
-    import pyfaidx
-
-    path = Path(path)
-    if not path.exists():
-        raise InputError(
-            "genome FASTA not found", path=str(path),
-            fix="check the 'genome' path of the dataset in your config (relative paths start "
-                "at the working directory)",
-        )
-    try:
-        return pyfaidx.Fasta(str(path), as_raw=True, sequence_always_upper=False,
-                             rebuild=False, build_index=True)
-    except (pyfaidx.FastaIndexingError, pyfaidx.UnsupportedCompressionFormat, ValueError) as err:
-        raise InputError(
-            f"cannot index the genome FASTA ({err})", path=str(path),
-            fix="give an uncompressed FASTA or one compressed with `bgzip` (not plain gzip)",
-        ) from None
-
-
-def chromosome_lengths(path: str | Path) -> dict[str, int]:
-    """Chromosome name -> length, in FASTA order."""
-    fa = open_fasta(path)
-    try:
-        return {name: len(rec) for name, rec in fa.records.items()}
-    finally:
-        fa.close()
 
 
 def iter_codes(
@@ -74,22 +38,17 @@ def iter_codes(
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield ``(rows, codes)`` chunks for windows of equal length, in the given order.
 
-    ``rows`` is ``(n,)`` int64 (positions in the input), ``codes`` is ``(n, L)`` uint8.
-    Callers sort by chromosome and start for locality.
+    ``rows`` is ``(n,)`` int64 (positions in the input), ``codes`` is ``(n, L)`` uint8; every
+    chunk but the last has ``chunk_size`` rows. All windows are checked before the first
+    chunk (see ``Genome.check_windows``). Callers sort by chromosome and start for locality.
     """
-    fa = open_fasta(genome)
-    try:
+    with Genome(genome) as g:
+        g.check_windows(chroms, starts, ends)
         n = len(chroms)
-        width = int(ends[0] - starts[0]) if n else 0
         for lo in range(0, n, chunk_size):
             hi = min(n, lo + chunk_size)
-            codes = np.empty((hi - lo, width), dtype=np.uint8)
-            for j in range(lo, hi):
-                seq = fa.faidx.fetch(chroms[j], int(starts[j]) + 1, int(ends[j]))
-                codes[j - lo] = encode(seq)
-            yield np.arange(lo, hi, dtype=np.int64), codes
-    finally:
-        fa.close()
+            yield (np.arange(lo, hi, dtype=np.int64),
+                   g.read_codes(chroms[lo:hi], starts[lo:hi], ends[lo:hi]))
 
 
 def window_stats(
@@ -109,57 +68,62 @@ def window_stats(
     return gc, nfrac
 
 
-def dinuc_shuffle_codes(codes: np.ndarray, seed: int) -> np.ndarray:
-    """Dinucleotide shuffle of one sequence of codes ``(L,)`` with its own RandomState."""
-    return sequences.dinuc_shuffle_codes(codes, np.random.RandomState(seed))
-
-
 def _row_seed(seed: int, row: int) -> int:
     return int(np.random.SeedSequence([seed, row]).generate_state(1)[0])
-
-
-def read_regions(path: str | Path) -> tuple[pd.DataFrame, list[str]]:
-    """Read ``regions.tsv``; return the table and its task (label) columns."""
-    regions = pd.read_csv(path, sep="\t", dtype={"chrom": str, "name": str, "split": str})
-    missing = [c for c in REGION_COLUMNS if c not in regions.columns]
-    if missing:
-        raise InputError(f"missing columns {missing}", path=str(path),
-                         fix="regions.tsv is written by prepare_regions; rerun that rule")
-    return regions, [c for c in regions.columns if c not in REGION_COLUMNS]
 
 
 def extract_sequences(
     genome: str | Path,
     regions_path: str | Path,
-    outputs: dict[str, str | Path],
+    outputs: dict[int, dict[str, str | Path]],
     task_type: str,
     chunk_size: int = 4096,
     seed: int = 0,
-) -> dict[str, int]:
-    """Write one split file per entry of ``outputs`` ({split: path}); return rows per split."""
-    regions, tasks = read_regions(regions_path)
+) -> dict[int, dict[str, int]]:
+    """Write split files: ``outputs[k][split]`` is the file of ``split`` in fold k.
+
+    Each window is read from the genome once and appended to its split's file in every fold.
+    Rows of kind ``shuffle`` are dinucleotide shuffles of the window, seeded by (seed, row).
+    Returns the number of rows per split of each fold.
+    """
+    from peak2motif.regions import label_columns, read_regions, split_columns
+
+    regions = read_regions(regions_path)
+    tasks = label_columns(regions)
+    folds = split_columns(regions)
+    missing = [k for k in outputs if f"split_{k}" not in folds]
+    if missing:
+        raise InputError(f"regions.tsv has {len(folds)} fold(s), not fold(s) {missing}",
+                         path=str(regions_path), fix="rerun prepare_regions")
     labels_all = regions[tasks].to_numpy(dtype=np.float32)
     width = int((regions["end"] - regions["start"]).iloc[0]) if len(regions) else 0
-    counts = {}
-    for split, out in outputs.items():
-        sel = np.flatnonzero(regions["split"].to_numpy() == split)
-        sub = regions.iloc[sel]
-        order = np.lexsort((sub["start"].to_numpy(), sub["chrom"].to_numpy()))
-        sel, sub = sel[order], sub.iloc[order]
-        shuffled = sub["name"].str.contains(SHUFFLE_TAG).to_numpy()
-        with atomic_output(out) as tmp:
-            h5 = create_split(tmp, width, tasks, task_type, chunk_rows=min(chunk_size, 1024))
-            try:
-                for rows, codes in iter_codes(genome, sub["chrom"].to_numpy(),
-                                              sub["start"].to_numpy(), sub["end"].to_numpy(),
-                                              chunk_size):
-                    for j in np.flatnonzero(shuffled[rows]):
-                        region = int(sel[rows[j]])
-                        codes[j] = dinuc_shuffle_codes(codes[j], _row_seed(seed, region))
-                    append_split(h5, codes, labels_all[sel[rows]], sel[rows])
-            finally:
-                h5.close()
-        counts[split] = len(sel)
-        log.info("%s: %d sequences (%d dinucleotide-shuffled) -> %s", split, len(sel),
-                 int(shuffled.sum()), out)
+    order = np.lexsort((regions["start"].to_numpy(), regions["chrom"].to_numpy()))
+    sub = regions.iloc[order]
+    shuffled = (sub["kind"] == "shuffle").to_numpy()
+    split_of = {k: sub[f"split_{k}"].to_numpy() for k in outputs}
+    counts = {k: dict.fromkeys(out, 0) for k, out in outputs.items()}
+    with contextlib.ExitStack() as stack:
+        files = {}
+        for k, out in outputs.items():
+            fold_files = {}
+            for split, path in out.items():
+                tmp = stack.enter_context(atomic_output(path))
+                fold_files[split] = stack.enter_context(
+                    contextlib.closing(create_split(tmp, width, tasks, task_type,
+                                                    chunk_rows=min(chunk_size, 1024))))
+            files[k] = fold_files
+        for rows, codes in iter_codes(genome, sub["chrom"].to_numpy(), sub["start"].to_numpy(),
+                                      sub["end"].to_numpy(), chunk_size):
+            for j in np.flatnonzero(shuffled[rows]):
+                codes[j] = sequences.dinuc_shuffle_codes(
+                    codes[j], np.random.RandomState(_row_seed(seed, int(order[rows[j]]))))
+            index = order[rows]
+            for k, fold_files in files.items():
+                for split, h5 in fold_files.items():
+                    sel = split_of[k][rows] == split
+                    append_split(h5, codes[sel], labels_all[index[sel]], index[sel])
+                    counts[k][split] += int(sel.sum())
+    for k, c in counts.items():
+        log.info("fold %d: %s sequences (%d dinucleotide shuffles in all)", k, c,
+                 int(shuffled.sum()))
     return counts

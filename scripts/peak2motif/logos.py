@@ -13,34 +13,34 @@ import html as html_lib
 import logging
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import logomaker  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import logomaker
+import numpy as np
+import pandas as pd
 
 from peak2motif.config import with_defaults
-from peak2motif.utils import atomic_output  # noqa: E402
+from peak2motif.motifs import information_content
+from peak2motif.presentation import pyplot
+from peak2motif.sequences import BASES as SEQUENCE_BASES
+from peak2motif.utils import atomic_output
+
+plt = pyplot()
 
 log = logging.getLogger(__name__)
 
-BASES = list("ACGT")
+LOGO_COLUMNS = list(SEQUENCE_BASES)
 
 
 def _frame(matrix: np.ndarray, positions: np.ndarray) -> pd.DataFrame:
     """``(W, 4)`` -> logomaker's data frame (columns A, C, G, T; index = x positions)."""
-    return pd.DataFrame(np.asarray(matrix, dtype=float), columns=BASES, index=positions)
+    return pd.DataFrame(np.asarray(matrix, dtype=float), columns=LOGO_COLUMNS, index=positions)
 
 
 def information_matrix(ppm: np.ndarray) -> np.ndarray:
-    """``(W, 4)`` PPM -> letter heights in bits (probability x information of the column)."""
-    p = np.clip(np.asarray(ppm, dtype=float), 1e-9, None)
+    """``(W, 4)`` PPM -> letter heights in bits (probability x information of the column,
+    the same information content the motif filters use)."""
+    p = np.asarray(ppm, dtype=float)
     p = p / p.sum(axis=1, keepdims=True)
-    ic = (p * np.log2(p / 0.25)).sum(axis=1, keepdims=True)
-    return p * ic
+    return p * information_content(p)[:, None]
 
 
 def aligned_target(
@@ -137,12 +137,46 @@ def _img(path: Path) -> str:
     return f'<img src="data:image/png;base64,{data}" style="max-width:700px">'
 
 
-def no_motif_sentence(filters: dict) -> str:
-    """What the page says when no pattern passes the filters."""
+def no_motif_sentence(params: dict) -> str:
+    """What the page says when no pattern of a task is kept."""
     return (
-        f"No motif passed the filters (min seqlets {filters['min_seqlets']}, trimming at "
-        f"{filters['trim_threshold']} bits): the model found no reproducible sequence pattern."
+        "No motif is reported: no TF-MoDISco pattern passed the filters (at least "
+        f"{params['min_seqlets']} seqlets, trimming at {params['trim_threshold']} bits) and had "
+        f"hits enriched at least {params['min_enrichment']}-fold over the matched negatives "
+        f"(q < {params['enrichment_qvalue']}): the model found no reproducible sequence "
+        "pattern that the negatives lack."
     )
+
+
+SHOWN = ("sign", "n_seqlets", "consensus", "length", "match_id", "match_name", "match_family",
+         "qvalue", "second_match_name", "positive_hit_fraction", "negative_hit_fraction",
+         "enrichment", "enrichment_qvalue", "seqlet_fraction_in_planted", "planted_motif")
+
+
+def _cell(column: str, value) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "" if column.startswith(("match", "second")) else "NA"
+    if column in ("qvalue", "enrichment_qvalue"):
+        return f"{value:.2g}"
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
+
+
+def _task_table(table: pd.DataFrame, logo_files: dict[str, Path]) -> str:
+    esc = html_lib.escape
+    shown = [c for c in SHOWN if c in table and not (
+        c in ("seqlet_fraction_in_planted", "planted_motif") and table[c].isna().all())]
+    # The logo goes second, so the report shows it without scrolling sideways.
+    parts = ["<table><tr><th>pattern</th><th>logo (CWM, and best match below)</th>"
+             + "".join(f"<th>{esc(c)}</th>" for c in shown) + "</tr>"]
+    for _, row in table.iterrows():
+        logo = logo_files.get(row["pattern"])
+        cells = [f"<td>{esc(str(row['pattern']))}</td>",
+                 f"<td>{_img(logo) if logo else ''}</td>"]
+        cells += [f"<td>{esc(_cell(c, row[c]))}</td>" for c in shown]
+        parts.append("<tr>" + "".join(cells) + "</tr>")
+    return "".join(parts) + "</table>"
 
 
 def motifs_html(
@@ -150,79 +184,47 @@ def motifs_html(
     summary: pd.DataFrame,
     logo_files: dict[str, Path],
     *,
-    filters: dict,
+    tasks: list[str],
     database: str,
     params: dict,
 ) -> str:
-    """A self-contained HTML page (logos as base64 PNG) of the motif table.
+    """A self-contained HTML page (logos as base64 PNG) of the motif table, task by task.
 
-    ``summary`` lists every pattern TF-MoDISco found and why the filters dropped it.
+    ``summary`` lists every pattern TF-MoDISco found and why it was dropped.
     """
+    from peak2motif.presentation import page
+    from peak2motif.presentation import table as html_table
+
     esc = html_lib.escape
     params = with_defaults("motifs", params)
     parts = [
-        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Motifs</title>",
-        "<style>body{font-family:sans-serif;margin:1em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:4px;vertical-align:middle;font-size:13px}"
-        "th{background:#eee}</style></head><body>",
         "<h2>Motifs found by TF-MoDISco-lite</h2>",
-        f"<p>Filters: at least {filters['min_seqlets']} seqlets; trimmed to positions with "
-        f"&ge; {filters['trim_threshold']} bits; trimmed length &ge; {filters['min_length']}; "
-        f"&ge; {filters['min_information']} bits in total. Matches: TomTom (memelite) against "
-        f"{esc(database)}, Benjamini-Hochberg q-values "
-        f"({esc(str(params['multiple_testing']))}), reported when "
+        f"<p class='note'>A pattern is reported when it has at least {params['min_seqlets']} "
+        f"seqlets, carries &ge; {params['min_information']} bits over &ge; "
+        f"{params['min_length']} positions after trimming to positions with &ge; "
+        f"{params['trim_threshold']} bits, and is <b>really there</b>: its hits (sequence "
+        f"matches scoring &ge; {params['site_score']} of the matrix's range that carry the "
+        "model's contribution) are enriched in the task's positives over the matched "
+        "negatives the same fold models explained, at least "
+        f"{params['min_enrichment']}-fold with Benjamini-Hochberg q &lt; "
+        f"{params['enrichment_qvalue']}. Matches: TomTom (memelite) against "
+        f"{esc(database)}, q-values ({esc(str(params['multiple_testing']))}), named when "
         f"q &lt; {params['max_qvalue']}.</p>",
     ]
-    if table.empty:
-        parts.append(f"<p><strong>{esc(no_motif_sentence(filters))}</strong></p>")
-    else:
-        shown = [
-            c
-            for c in (
-                "pattern",
-                "sign",
-                "n_seqlets",
-                "consensus",
-                "length",
-                "match_id",
-                "match_name",
-                "match_family",
-                "qvalue",
-                "second_match_name",
-                "seqlet_fraction_in_planted",
-                "planted_motif",
-            )
-            if c in table and not (c in ("seqlet_fraction_in_planted", "planted_motif")
-                                   and table[c].isna().all())
-        ]
-        # The logo goes second, so the report shows it without scrolling sideways.
-        parts.append("<table><tr><th>pattern</th><th>logo (CWM, and best match below)</th>"
-                     + "".join(f"<th>{esc(c)}</th>" for c in shown[1:]) + "</tr>")
-        for _, row in table.iterrows():
-            logo = logo_files.get(row["pattern"])
-            cells = [f"<td>{esc(str(row['pattern']))}</td>",
-                     f"<td>{_img(logo) if logo else ''}</td>"]
-            for c in shown[1:]:
-                v = row[c]
-                if v is None or (isinstance(v, float) and np.isnan(v)):
-                    text = "" if c.startswith(("match", "second")) else "NA"
-                elif c in ("qvalue",):
-                    text = f"{v:.2g}"
-                else:
-                    text = str(v)
-                cells.append(f"<td>{esc(text)}</td>")
-            parts.append("<tr>" + "".join(cells) + "</tr>")
-        parts.append("</table>")
-        if table["match_id"].isna().any():
+    for task in tasks:
+        sub = table[table["task"] == task] if len(table) else table
+        if len(tasks) > 1:
+            parts.append(f"<h3>Task {esc(task)}</h3>")
+        if sub.empty:
+            parts.append(f"<p><strong>{esc(no_motif_sentence(params))}</strong></p>")
+            continue
+        parts.append(_task_table(sub, logo_files))
+        if sub["match_id"].isna().any():
             parts.append(
-                "<p>Patterns without a match passed the filters but no database motif "
-                f"matched them at q &lt; {params['max_qvalue']}: candidate new "
-                "motifs, or motifs missing from the database.</p>"
-            )
-    parts.append("<h3>Every pattern TF-MoDISco-lite reported</h3>")
-    if summary.empty:
-        parts.append("<p>TF-MoDISco-lite reported no pattern.</p>")
-    else:
-        parts.append(summary.to_html(index=False, border=0))
-    parts.append("</body></html>")
-    return "\n".join(parts)
+                "<p class='note'>Patterns without a match passed every filter but no "
+                f"database motif matched them at q &lt; {params['max_qvalue']}: candidate new "
+                "motifs, or motifs missing from the database.</p>")
+    parts.append("<h3>Every pattern TF-MoDISco-lite reported, and why it was dropped</h3>")
+    parts.append(html_table(summary) if len(summary)
+                 else "<p>TF-MoDISco-lite reported no pattern.</p>")
+    return page("Motifs", "\n".join(parts))

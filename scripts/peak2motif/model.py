@@ -15,9 +15,9 @@ convolution and its nonlinearity, and the output nonlinearity can be stripped fo
 (``target_layer_idx=-2``).
 
 ``cnn_lstm`` adds a (bidirectional) LSTM after the conv blocks and stays Sequential.
-``cnn_attention`` adds a residual multi-head self-attention block; Keras has no Sequential
-form of self-attention, so it is a functional model. deeplift cannot explain either: the
-attribution stage stops with an error that says so.
+``cnn_attention`` adds a residual multi-head self-attention block (a functional model). The
+trunks are builders in :data:`TRUNKS`; integrated gradients explains the recurrent and
+attention trunks, native DeepLIFT every ``cnn``.
 """
 
 from __future__ import annotations
@@ -26,8 +26,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import keras
-
-from peak2motif.config import SCHEMA_PATH, with_defaults  # noqa: F401 (re-exported)
 
 TASK_TYPES = ("binary", "multitask", "multiclass", "regression")
 OUTPUT_ACTIVATION = {
@@ -47,13 +45,13 @@ POOLING = {"average": keras.layers.AveragePooling1D, "max": keras.layers.MaxPool
 
 def output_activation(model_cfg: Mapping, task_type: str) -> str:
     """The output nonlinearity: the configured one, or the task type's default."""
-    act = model_cfg.get("output_activation", "auto")
+    act = model_cfg["output_activation"]
     return OUTPUT_ACTIVATION[task_type] if act == "auto" else act
 
 
 def loss_name(training_cfg: Mapping, task_type: str) -> str:
     """The loss: the configured one, or the task type's default."""
-    loss = training_cfg.get("loss", "auto")
+    loss = training_cfg["loss"]
     return LOSS[task_type] if loss == "auto" else loss
 
 
@@ -141,6 +139,68 @@ def _collapse(model_cfg: Mapping) -> keras.layers.Layer:
     return keras.layers.Flatten(name="flatten")
 
 
+def _cnn(inputs, hidden, dense, head, model_cfg, seed) -> keras.Model:
+    """Conv blocks, Flatten (or global pooling), dense blocks, head: Sequential."""
+    return keras.Sequential([inputs, *hidden, _collapse(model_cfg), *dense, *head],
+                            name="peak2motif_cnn")
+
+
+def _cnn_lstm(inputs, hidden, dense, head, model_cfg, seed) -> keras.Model:
+    """Conv blocks, then a (bidirectional) LSTM instead of the collapse: Sequential."""
+    rec = model_cfg["recurrent"]
+    lstm = keras.layers.LSTM(rec["units"], seed=seed + 500, name="lstm")
+    if rec["bidirectional"]:
+        lstm = keras.layers.Bidirectional(lstm, name="bilstm")
+    return keras.Sequential([inputs, *hidden, lstm, *dense, *head], name="peak2motif_cnn_lstm")
+
+
+def _cnn_attention(inputs, hidden, dense, head, model_cfg, seed) -> keras.Model:
+    """Conv blocks, a residual multi-head self-attention block, then as ``cnn``. Keras has no
+    Sequential form of self-attention, so it is a functional model."""
+    att = model_cfg["attention"]
+    x = inputs
+    for layer in hidden:
+        x = layer(x)
+    attended = keras.layers.MultiHeadAttention(
+        att["heads"], att["key_dim"], dropout=att["dropout"], seed=seed + 600,
+        name="attention")(x, x)
+    x = keras.layers.LayerNormalization(name="attention_norm")(
+        keras.layers.Add(name="attention_residual")([x, attended]))
+    x = _collapse(model_cfg)(x)
+    for layer in dense + head:
+        x = layer(x)
+    return keras.Model(inputs, x, name="peak2motif_cnn_attention")
+
+
+def _cnn_residual(inputs, hidden, dense, head, model_cfg, seed) -> keras.Model:
+    """BPNet-like: the first conv block (the others are not used), then dilated
+    convolutions (dilation 2, 4, 8, ..., padding same) each added back to its input, then the
+    collapse, dense blocks and head.
+    A functional model (the residual Adds)."""
+    res = model_cfg["residual"]
+    x = inputs
+    for layer in hidden_layers({**model_cfg, "conv_blocks": model_cfg["conv_blocks"][:1]}, seed):
+        x = layer(x)
+    width = model_cfg["conv_blocks"][0]["filters"]
+    for i in range(res["layers"]):
+        y = keras.layers.Conv1D(
+            width, res["kernel_size"], dilation_rate=2 ** (i + 1), padding="same",
+            kernel_initializer=_initializer(model_cfg["kernel_initializer"], seed + 700 + i),
+            kernel_regularizer=_regularizer(model_cfg["regularizer"]), name=f"res{i + 1}")(x)
+        y = keras.layers.Activation(model_cfg["activation"], name=f"res{i + 1}_act")(y)
+        x = keras.layers.Add(name=f"res{i + 1}_add")([x, y])
+    x = _collapse(model_cfg)(x)
+    for layer in dense + head:
+        x = layer(x)
+    return keras.Model(inputs, x, name="peak2motif_cnn_residual")
+
+
+# The trunks of `model: architecture`. A new trunk is one builder here, its name in the
+# schema's enum, and (in peak2motif.explain) the methods that can explain it.
+TRUNKS = {"cnn": _cnn, "cnn_residual": _cnn_residual, "cnn_lstm": _cnn_lstm,
+          "cnn_attention": _cnn_attention}
+
+
 def build_model(
     model_cfg: Mapping[str, Any], sequence_length: int, n_tasks: int, task_type: str,
     seed: int = 0,
@@ -157,40 +217,17 @@ def build_model(
 
     Returns
     -------
-    A ``keras.Sequential`` (architectures cnn, cnn_lstm) or functional model (cnn_attention)
-    whose last layer is a separate ``Activation`` named ``output``, after the ``logits`` layer.
+    The model of the configured trunk (:data:`TRUNKS`), whose last layer is a separate
+    ``Activation`` named ``output``, after the ``logits`` layer.
     """
     if task_type not in TASK_TYPES:
         raise ValueError(f"unknown task type {task_type!r}; expected one of {TASK_TYPES}")
     arch = model_cfg["architecture"]
+    if arch not in TRUNKS:
+        raise ValueError(f"unknown architecture {arch!r}; expected one of {list(TRUNKS)}")
     inputs = keras.Input((sequence_length, 4), name="onehot")
-    hidden = hidden_layers(model_cfg, seed)
-    dense = _dense_layers(model_cfg, seed)
-    head = _output_layers(model_cfg, n_tasks, task_type, seed)
-    if arch == "cnn":
-        return keras.Sequential([inputs, *hidden, _collapse(model_cfg), *dense, *head],
-                                name="peak2motif_cnn")
-    if arch == "cnn_lstm":
-        rec = model_cfg["recurrent"]
-        lstm = keras.layers.LSTM(rec["units"], seed=seed + 500, name="lstm")
-        if rec["bidirectional"]:
-            lstm = keras.layers.Bidirectional(lstm, name="bilstm")
-        return keras.Sequential([inputs, *hidden, lstm, *dense, *head], name="peak2motif_cnn_lstm")
-    if arch == "cnn_attention":
-        att = model_cfg["attention"]
-        x = inputs
-        for layer in hidden:
-            x = layer(x)
-        attended = keras.layers.MultiHeadAttention(
-            att["heads"], att["key_dim"], dropout=att["dropout"], seed=seed + 600,
-            name="attention")(x, x)
-        x = keras.layers.LayerNormalization(name="attention_norm")(
-            keras.layers.Add(name="attention_residual")([x, attended]))
-        x = _collapse(model_cfg)(x)
-        for layer in dense + head:
-            x = layer(x)
-        return keras.Model(inputs, x, name="peak2motif_cnn_attention")
-    raise ValueError(f"unknown architecture {arch!r}")
+    return TRUNKS[arch](inputs, hidden_layers(model_cfg, seed), _dense_layers(model_cfg, seed),
+                        _output_layers(model_cfg, n_tasks, task_type, seed), model_cfg, seed)
 
 
 def make_optimizer(opt_cfg: Mapping[str, Any]) -> keras.optimizers.Optimizer:

@@ -2,30 +2,39 @@
 
 Array conventions
 -----------------
-- Contributions come from ``results/NAME/contributions/contributions.h5``: ``onehot`` and
-  ``hypothetical``, each ``(N, L, 4)`` float32 in the order A, C, G, T, and ``region_index``
-  ``(N,)``, the row of each sequence in ``regions.tsv``.
+- Contributions come from ``results/NAME/contributions/contributions.h5`` (see
+  :mod:`peak2motif.contributions`), one task at a time: one-hot and hypothetical
+  contributions, each ``(N, L, 4)`` float32 in the order A, C, G, T.
 - TF-MoDISco-lite's Python API, used here, takes ``(N, L, 4)``. Its command line takes
   ``(N, 4, L)`` arrays (npz key ``arr_0``); we never write those.
 - A pattern's PPM and CWM are ``(W, 4)``; memelite's ``tomtom`` and ``write_meme`` take
   ``(4, W)``, so they get the transpose.
 
-``modisco.h5`` is modisco-lite's own file (``pos_patterns/pattern_i/{sequence,
-contrib_scores, hypothetical_contribs, seqlets/...}``, same for ``neg_patterns``) with one
-difference: modisco sees the sequences in a seeded random order (its ``max_seqlets`` keeps
-seqlets in input order, so an unshuffled input would keep only the first sequences), and
-``seqlets/example_idx`` is mapped back to rows of ``contributions.h5``. The attribute
-``example_idx`` of the file says so.
+``results/NAME/motifs/TASK/modisco.h5`` is modisco-lite's own file
+(``pos_patterns/pattern_i/{sequence, contrib_scores, hypothetical_contribs, seqlets/...}``,
+same for ``neg_patterns``) of one task's positives, with one difference: modisco sees the
+sequences in a seeded random order (its ``max_seqlets`` keeps seqlets in input order, so an
+unshuffled input would keep only the first sequences), and ``seqlets/example_idx`` is mapped
+to rows of ``regions.tsv``. The attribute ``example_idx`` of the file says so.
 
-Filters and matching
---------------------
-TF-MoDISco reports junk patterns even on noise (about 17 on noise-only input), and untrimmed
-junk matches JASPAR motifs at tiny p-values. A pattern is therefore kept only when it has at
-least ``min_seqlets`` seqlets and, after trimming to the span of positions with at least
-``trim_threshold`` bits of information, is at least ``min_length`` long and carries at least
-``min_information`` bits in total. TomTom p-values of every kept pattern against every
-database motif are corrected for multiple testing (Benjamini-Hochberg), and a match is
-reported only when its q-value is below ``max_qvalue``.
+Filters, the null, and matching
+-------------------------------
+TF-MoDISco reports junk patterns even on noise (about 17 on noise-only input), and the
+number of seqlets of junk grows with the number of sequences, so no fixed seqlet count
+separates junk from motifs. A pattern is kept when
+
+1. it has at least ``min_seqlets`` seqlets and, after trimming to the span of positions with
+   at least ``trim_threshold`` bits, is at least ``min_length`` long and carries at least
+   ``min_information`` bits (untrimmed junk matches JASPAR at tiny p-values);
+2. it is *really there*: its hits (:mod:`peak2motif.hits`: sequence matches that carry the
+   model's contribution) are more frequent in the task's positives than in the matched
+   negatives that the same fold models explained — one-sided Fisher test, Benjamini-Hochberg
+   over every pattern of every task, ``enrichment_qvalue`` and at least ``min_enrichment``
+   times the negatives' rate.
+
+TomTom p-values of every kept pattern against every database motif are corrected for
+multiple testing (Benjamini-Hochberg), and a match is reported only when its q-value is
+below ``max_qvalue``.
 """
 
 from __future__ import annotations
@@ -41,14 +50,15 @@ import pandas as pd
 
 from peak2motif.config import with_defaults
 from peak2motif.errors import InputError
+from peak2motif.sequences import BASES
 from peak2motif.utils import atomic_output
 
 log = logging.getLogger(__name__)
 
-BASES = "ACGT"
 BACKGROUND = np.full(4, 0.25)
 
 MOTIF_COLUMNS = [
+    "task",
     "pattern",
     "sign",
     "n_seqlets",
@@ -66,11 +76,16 @@ MOTIF_COLUMNS = [
     "second_match_name",
     "second_match_qvalue",
     "information",
+    "positive_hit_fraction",
+    "negative_hit_fraction",
+    "enrichment",
+    "enrichment_qvalue",
     "seqlet_fraction_in_planted",
     "planted_motif",
 ]
 
 PATTERN_COLUMNS = [
+    "task",
     "pattern",
     "sign",
     "n_seqlets",
@@ -78,9 +93,17 @@ PATTERN_COLUMNS = [
     "trim_end",
     "length",
     "information",
+    "hit_contribution",
+    "positive_hit_fraction",
+    "negative_hit_fraction",
+    "enrichment",
+    "enrichment_pvalue",
+    "enrichment_qvalue",
     "kept",
     "reason",
 ]
+NULL_COLUMNS = ["hit_contribution", "positive_hit_fraction", "negative_hit_fraction", "enrichment",
+                "enrichment_pvalue", "enrichment_qvalue"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -88,43 +111,9 @@ PATTERN_COLUMNS = [
 # ---------------------------------------------------------------------------------------------
 
 
-def read_contributions(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Read ``onehot`` and ``hypothetical`` ``(N, L, 4)`` float32 and ``region_index`` ``(N,)``."""
-    with h5py.File(path, "r") as fh:
-        missing = [k for k in ("onehot", "hypothetical", "region_index") if k not in fh]
-        if missing:
-            raise InputError(
-                f"missing dataset(s) {', '.join(missing)}",
-                path=str(path),
-                fix="rerun the rule compute_contributions, which writes onehot, actual, "
-                "hypothetical and region_index",
-            )
-        onehot = fh["onehot"][:].astype(np.float32)
-        hyp = fh["hypothetical"][:].astype(np.float32)
-        region_index = fh["region_index"][:].astype(np.int64)
-    if onehot.shape != hyp.shape or onehot.ndim != 3 or onehot.shape[2] != 4:
-        raise InputError(
-            f"onehot {onehot.shape} and hypothetical {hyp.shape} must both be (N, L, 4)",
-            path=str(path),
-        )
-    return onehot, hyp, region_index
-
-
 def run_modisco(
-    onehot: np.ndarray,
-    hypothetical: np.ndarray,
-    *,
-    seed: int,
-    max_seqlets: int = 20000,
-    n_leiden_runs: int = 2,
-    sliding_window_size: int = 20,
-    flank_size: int = 5,
-    trim_to_window_size: int = 30,
-    initial_flank_to_add: int = 10,
-    final_flank_to_add: int = 0,
-    target_seqlet_fdr: float = 0.05,
-    min_metacluster_size: int = 100,
-    final_min_cluster_size: int = 20,
+    onehot: np.ndarray, hypothetical: np.ndarray, *, seed: int, sliding_window_size: int = 20,
+    **modisco_options,
 ) -> tuple[list | None, list | None, np.ndarray]:
     """Run TF-MoDISco-lite on a seeded shuffle of the sequences.
 
@@ -134,7 +123,10 @@ def run_modisco(
         ``(N, L, 4)`` float32; the window is the whole sequence (length L).
     seed
         Seed of the shuffle that decides which seqlets ``max_seqlets`` keeps.
-    Other parameters are TF-MoDISco-lite's (defaults are those of its command line).
+    sliding_window_size, modisco_options
+        TF-MoDISco-lite's keyword arguments (the ``motifs`` keys of :data:`MODISCO_KEYS`,
+        with ``max_seqlets`` for its ``max_seqlets_per_metacluster``); the window is capped
+        at the sequence length.
 
     Returns
     -------
@@ -147,37 +139,43 @@ def run_modisco(
     from modiscolite.tfmodisco import TFMoDISco
 
     n, length, _ = onehot.shape
-    if n == 0:
-        return None, None, np.zeros(0, dtype=np.int64)
     order = np.random.default_rng(seed).permutation(n)
-    x = np.ascontiguousarray(onehot[order], dtype=np.float32)
-    h = np.ascontiguousarray(hypothetical[order], dtype=np.float32)
-    window = min(sliding_window_size, length)
-    log.info("TF-MoDISco-lite on %d sequences of %d bp (window = sequence length)", n, length)
-    if not np.any(h):
-        log.warning("all hypothetical contributions are zero: no seqlet can be found")
+    if n == 0 or not np.any(hypothetical):
+        log.warning("no sequence or all hypothetical contributions zero: no seqlet can be "
+                    "found")
         return None, None, order
+    options = dict(modisco_options)
+    if "max_seqlets" in options:
+        options["max_seqlets_per_metacluster"] = options.pop("max_seqlets")
+    log.info("TF-MoDISco-lite on %d sequences of %d bp (window = sequence length)", n, length)
     pos, neg = TFMoDISco(
-        one_hot=x,
-        hypothetical_contribs=h,
-        max_seqlets_per_metacluster=max_seqlets,
-        sliding_window_size=window,
-        flank_size=flank_size,
-        trim_to_window_size=trim_to_window_size,
-        initial_flank_to_add=initial_flank_to_add,
-        final_flank_to_add=final_flank_to_add,
-        target_seqlet_fdr=target_seqlet_fdr,
-        n_leiden_runs=n_leiden_runs,
-        min_metacluster_size=min_metacluster_size,
-        final_min_cluster_size=final_min_cluster_size,
+        one_hot=np.ascontiguousarray(onehot[order], dtype=np.float32),
+        hypothetical_contribs=np.ascontiguousarray(hypothetical[order], dtype=np.float32),
+        sliding_window_size=min(sliding_window_size, length),
+        **options,
     )
     return pos, neg, order
 
 
+MODISCO_KEYS = (
+    "max_seqlets",
+    "n_leiden_runs",
+    "sliding_window_size",
+    "flank_size",
+    "trim_to_window_size",
+    "initial_flank_to_add",
+    "final_flank_to_add",
+    "target_seqlet_fdr",
+    "min_metacluster_size",
+    "final_min_cluster_size",
+)
+
+
 def write_modisco(
-    path: str | Path, pos_patterns, neg_patterns, order: np.ndarray, window: int
+    path: str | Path, pos_patterns, neg_patterns, rows: np.ndarray, window: int
 ) -> None:
-    """Save modisco's result with ``seqlets/example_idx`` mapped back to input rows."""
+    """Save modisco's result with ``seqlets/example_idx`` mapped to ``rows`` (regions.tsv
+    rows of the sequences modisco saw, in its order)."""
     from modiscolite.io import save_hdf5
 
     with atomic_output(path) as tmp:
@@ -185,44 +183,32 @@ def write_modisco(
         # save_hdf5 leaves its h5py.File to the garbage collector; close it before reopening.
         gc.collect()
         with h5py.File(tmp, "r+") as fh:
-            fh.attrs["example_idx"] = "row of contributions.h5 (modisco ran on a seeded shuffle)"
+            fh.attrs["example_idx"] = "row of regions.tsv (modisco ran on a seeded shuffle)"
 
             def remap(name, obj):
                 if isinstance(obj, h5py.Dataset) and name.endswith("seqlets/example_idx"):
-                    obj[...] = order[obj[...]]
+                    obj[...] = rows[obj[...]]
 
             fh.visititems(remap)
 
 
 def discover_motifs(
-    contributions: str | Path, modisco_h5: str | Path, params: dict, threads: int = 1
+    contributions: str | Path, modisco_h5: str | Path, params: dict, task: str,
+    threads: int = 1
 ) -> None:
-    """Rule ``discover_motifs``: contributions.h5 -> modisco.h5 (see :func:`run_modisco`)."""
+    """Rule ``discover_motifs``: one task's positives in contributions.h5 -> modisco.h5."""
     import numba
 
+    from peak2motif.contributions import read_task
+
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
-    onehot, hyp, _ = read_contributions(contributions)
-    keys = (
-        "max_seqlets",
-        "n_leiden_runs",
-        "sliding_window_size",
-        "flank_size",
-        "trim_to_window_size",
-        "initial_flank_to_add",
-        "final_flank_to_add",
-        "target_seqlet_fdr",
-        "min_metacluster_size",
-        "final_min_cluster_size",
-    )
+    c = read_task(contributions, task, positives_only=True)
     params = with_defaults("motifs", params)
-    kwargs = {k: params[k] for k in keys}
-    pos, neg, order = run_modisco(onehot, hyp, seed=params["seed"], **kwargs)
-    write_modisco(modisco_h5, pos, neg, order, window=onehot.shape[1])
-    log.info(
-        "modisco found %d positive and %d negative patterns",
-        len(pos or []),
-        len(neg or []),
-    )
+    pos, neg, order = run_modisco(c.onehot, c.hypothetical, seed=params["seed"],
+                                  **{k: params[k] for k in MODISCO_KEYS})
+    write_modisco(modisco_h5, pos, neg, c.region_index[order], window=c.onehot.shape[1])
+    log.info("%s: modisco found %d positive and %d negative patterns in %d sequences", task,
+             len(pos or []), len(neg or []), len(c.onehot))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -246,14 +232,23 @@ class Pattern:
     seqlets: pd.DataFrame
     trim: tuple[int, int] | None = None
     ic: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    task: str = ""
 
     @property
     def n_seqlets(self) -> int:
         return len(self.seqlets)
 
+    @property
+    def sign_value(self) -> int:
+        return 1 if self.sign == "positive" else -1
 
-def load_patterns(path: str | Path) -> list[Pattern]:
-    """Read every top-level pattern of a modisco.h5 (positive first, in modisco's order)."""
+
+def load_patterns(path: str | Path, task: str = "") -> list[Pattern]:
+    """Read every top-level pattern of a modisco.h5 (positive first, in modisco's order).
+
+    Names are ``TASK.pos_patterns.pattern_i`` (unique over the tasks of a dataset);
+    ``example_idx`` of the seqlets are rows of regions.tsv.
+    """
     patterns = []
     with h5py.File(path, "r") as fh:
         for group, sign in (("pos_patterns", "positive"), ("neg_patterns", "negative")):
@@ -273,7 +268,8 @@ def load_patterns(path: str | Path) -> list[Pattern]:
                 )
                 patterns.append(
                     Pattern(
-                        name=f"{group}.{name}",
+                        name=f"{task}.{group}.{name}" if task else f"{group}.{name}",
+                        task=task,
                         sign=sign,
                         ppm=g["sequence"][:],
                         cwm=g["contrib_scores"][:],
@@ -309,6 +305,16 @@ def consensus(ppm: np.ndarray, ic: np.ndarray, threshold: float) -> str:
     return "".join(b if i >= threshold else b.lower() for b, i in zip(letters, ic, strict=True))
 
 
+def seqlet_information(ppm: np.ndarray, n_seqlets: int, pseudocount: float) -> np.ndarray:
+    """Bits per position of a pattern's PPM ``(W, 4)`` from its base counts (PPM x seqlets)
+    plus ``pseudocount`` per base: a pattern of few seqlets needs more skew in a column for it
+    to count as informative (25 seqlets with counts 2, 3, 3, 17: 0.59 bits as a PPM, 0.45
+    counted), so weakly skewed flanks are trimmed away."""
+    counts = np.asarray(ppm, dtype=np.float64) * n_seqlets + pseudocount
+    p = counts / counts.sum(axis=1, keepdims=True)
+    return (p * np.log2(p / BACKGROUND)).sum(axis=1)
+
+
 def filter_patterns(
     patterns: list[Pattern],
     *,
@@ -316,6 +322,7 @@ def filter_patterns(
     trim_threshold: float,
     min_length: int,
     min_information: float,
+    trim_pseudocount: float = 1.0,
 ) -> pd.DataFrame:
     """Trim every pattern and decide which are kept; sets ``pattern.trim`` and ``pattern.ic``.
 
@@ -324,7 +331,7 @@ def filter_patterns(
     """
     rows = []
     for p in patterns:
-        p.ic = information_content(p.ppm)
+        p.ic = seqlet_information(p.ppm, p.n_seqlets, trim_pseudocount)
         p.trim = trim_window(p.ic, trim_threshold)
         start, end = p.trim if p.trim else (0, 0)
         info = float(p.ic[start:end].sum())
@@ -339,6 +346,7 @@ def filter_patterns(
             reason = f"{info:.1f} bits < min_information {min_information}"
         rows.append(
             {
+                "task": p.task,
                 "pattern": p.name,
                 "sign": p.sign,
                 "n_seqlets": p.n_seqlets,
@@ -351,6 +359,86 @@ def filter_patterns(
             }
         )
     return pd.DataFrame(rows, columns=PATTERN_COLUMNS)
+
+
+def null_calibration(patterns: list[Pattern], contributions, site_score: float,
+                     quantile: float) -> pd.DataFrame:
+    """Hit rates of each (trimmed) pattern in a task's positives and matched negatives.
+
+    Parameters
+    ----------
+    patterns
+        Patterns of one task, trimmed by :func:`filter_patterns`; their seqlets'
+        ``example_idx`` are regions.tsv rows.
+    contributions
+        The task's :class:`peak2motif.contributions.TaskContributions` (positives and the
+        explained negatives).
+    site_score
+        Relative log-odds score a sequence window needs to count as a site.
+    quantile
+        A hit's contribution must reach this quantile of the pattern's seqlets'
+        contributions (:func:`peak2motif.hits.seqlet_threshold`).
+
+    Returns
+    -------
+    One row per pattern: ``pattern``, ``hit_contribution`` and :data:`NULL_COLUMNS` but
+    the q-value (NaN when there are no negatives or the pattern was not trimmed).
+    """
+    from peak2motif import hits
+
+    background = hits.base_composition(contributions.onehot)
+    actual = contributions.actual
+    pos = contributions.positive
+    row_of = pd.Series(np.arange(len(contributions.region_index)),
+                       index=contributions.region_index)
+    rows = []
+    for p in patterns:
+        row = {"pattern": p.name}
+        if p.trim is not None and pos.any() and (~pos).any():
+            t0, t1 = p.trim
+            s = p.seqlets
+            where = row_of.reindex(s["example_idx"].to_numpy()).to_numpy()
+            ok = np.isfinite(where)
+            starts = np.where(s["is_revcomp"], s["end"] - t1, s["start"] + t0)
+            tau = hits.seqlet_threshold(actual, where[ok].astype(np.int64), starts[ok],
+                                        t1 - t0, p.sign_value, quantile)
+            scanned = hits.scan(p.ppm[t0:t1], contributions.onehot, actual, background)
+            has = hits.hit_mask(scanned, site_score, p.sign_value, tau).any(1)
+            row.update(hit_contribution=tau, **hits.enrichment(has[pos], has[~pos],
+                                                               p.sign_value))
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["pattern", *NULL_COLUMNS[:-1]])
+
+
+def apply_null(summary: pd.DataFrame, null: pd.DataFrame, *, max_qvalue: float,
+               min_enrichment: float) -> pd.DataFrame:
+    """Add the null's columns to the pattern summary and drop what it does not support.
+
+    Benjamini-Hochberg runs over every pattern that reached the test (all tasks together).
+    A pattern stays kept only with ``enrichment_qvalue < max_qvalue`` and
+    ``enrichment >= min_enrichment``; without negatives (``attribution: negatives_ratio:
+    0``) the null is skipped and said so.
+    """
+    out = summary.drop(columns=NULL_COLUMNS, errors="ignore").merge(null, on="pattern",
+                                                                    how="left")
+    tested = out["kept"] & out["enrichment_pvalue"].notna()
+    out["enrichment_qvalue"] = np.nan
+    out.loc[tested, "enrichment_qvalue"] = benjamini_hochberg(
+        out.loc[tested, "enrichment_pvalue"].to_numpy())
+    for i in np.flatnonzero(out["kept"].to_numpy()):
+        r = out.iloc[i]
+        if not np.isfinite(r["enrichment_pvalue"]):
+            continue
+        if not r["enrichment_qvalue"] < max_qvalue:
+            reason = (f"hits not enriched over matched negatives (q = "
+                      f"{r['enrichment_qvalue']:.2g} >= {max_qvalue})")
+        elif not r["enrichment"] >= min_enrichment:
+            reason = f"enrichment {r['enrichment']:.2f} < min_enrichment {min_enrichment}"
+        else:
+            continue
+        out.iloc[i, out.columns.get_loc("kept")] = False
+        out.iloc[i, out.columns.get_loc("reason")] = reason
+    return out[PATTERN_COLUMNS]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -530,21 +618,19 @@ def tomtom_matches(
 # ---------------------------------------------------------------------------------------------
 
 
-def seqlet_intervals(
-    pattern: Pattern, region_index: np.ndarray, regions: pd.DataFrame
-) -> pd.DataFrame:
+def seqlet_intervals(pattern: Pattern, regions: pd.DataFrame) -> pd.DataFrame:
     """Genome intervals (chrom, start, end; 0-based half-open) of a pattern's trimmed seqlets.
 
-    A seqlet on the reverse strand covers pattern column j at sequence position end - 1 - j,
-    so its trimmed core ``[t0, t1)`` is ``[end - t1, end - t0)``.
+    ``example_idx`` of the seqlets are rows of ``regions``. A seqlet on the reverse strand
+    covers pattern column j at sequence position end - 1 - j, so its trimmed core
+    ``[t0, t1)`` is ``[end - t1, end - t0)``.
     """
     t0, t1 = pattern.trim if pattern.trim else (0, len(pattern.ppm))
     s = pattern.seqlets
     rc = s["is_revcomp"].to_numpy()
     start = np.where(rc, s["end"] - t1, s["start"] + t0)
     end = np.where(rc, s["end"] - t0, s["start"] + t1)
-    rows = region_index[s["example_idx"].to_numpy()]
-    reg = regions.iloc[rows]
+    reg = regions.iloc[s["example_idx"].to_numpy()]
     length = (reg["end"] - reg["start"]).to_numpy()
     start = np.clip(start, 0, length)
     end = np.clip(end, 0, length)
@@ -597,10 +683,6 @@ def overlap_planted(
     return hit, motif
 
 
-def read_regions(path: str | Path) -> pd.DataFrame:
-    return pd.read_csv(path, sep="\t", dtype={"chrom": str})
-
-
 def read_planted(path: str | Path) -> pd.DataFrame:
     planted = pd.read_csv(path, sep="\t", dtype={"chrom": str, "motif_id": str})
     missing = {"chrom", "start", "end", "motif_id"} - set(planted.columns)
@@ -626,33 +708,39 @@ def _best_two(p_row: np.ndarray, names: list[str]) -> tuple[int, int | None]:
 
 def motif_table(
     kept: list[Pattern],
+    summary: pd.DataFrame,
     db: MotifDatabase,
     matches: dict[str, np.ndarray],
     *,
     max_qvalue: float,
     trim_threshold: float,
-    region_index: np.ndarray | None = None,
     regions: pd.DataFrame | None = None,
     planted: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per kept pattern (columns :data:`MOTIF_COLUMNS`).
 
-    ``pvalue``/``qvalue`` are those of the best database motif whether or not it passes;
-    ``match_*`` are filled only when ``qvalue < max_qvalue``. With a truth table,
-    ``seqlet_fraction_in_planted`` is the fraction of the pattern's trimmed seqlets that
-    overlap a planted instance, and ``planted_motif`` the motif_id most of them overlap.
+    ``summary`` (from :func:`apply_null`) gives the null's columns. ``pvalue``/``qvalue``
+    are those of the best database motif whether or not it passes; ``match_*`` are filled
+    only when ``qvalue < max_qvalue``. With a truth table, ``seqlet_fraction_in_planted`` is
+    the fraction of the pattern's trimmed seqlets that overlap a planted instance, and
+    ``planted_motif`` the motif_id most of them overlap.
     """
+    null = summary.set_index("pattern")
     rows = []
     for i, p in enumerate(kept):
         t0, t1 = p.trim
         row = dict.fromkeys(MOTIF_COLUMNS, None)
         row.update(
+            task=p.task,
             pattern=p.name,
             sign=p.sign,
             n_seqlets=p.n_seqlets,
             consensus=consensus(p.ppm[t0:t1], p.ic[t0:t1], trim_threshold),
             length=t1 - t0,
             information=round(float(p.ic[t0:t1].sum()), 3),
+            **{c: null.loc[p.name, c] for c in ("positive_hit_fraction",
+                                                 "negative_hit_fraction", "enrichment",
+                                                 "enrichment_qvalue")},
         )
         if len(db):
             best, second = _best_two(matches["pvalue"][i], db.names)
@@ -672,14 +760,13 @@ def motif_table(
                         second_match_name=db.names[second],
                         second_match_qvalue=matches["qvalue"][i, second],
                     )
-        if planted is not None and regions is not None and region_index is not None:
-            hit, which = overlap_planted(seqlet_intervals(p, region_index, regions), planted)
+        if planted is not None and regions is not None:
+            hit, which = overlap_planted(seqlet_intervals(p, regions), planted)
             row["seqlet_fraction_in_planted"] = round(float(hit.mean()), 4) if len(hit) else 0.0
             ids = pd.Series(which[hit])
             row["planted_motif"] = ids.mode().iloc[0] if len(ids) else ""
         rows.append(row)
-    table = pd.DataFrame(rows, columns=MOTIF_COLUMNS)
-    return table
+    return pd.DataFrame(rows, columns=MOTIF_COLUMNS)
 
 
 def write_meme(path: str | Path, kept: list[Pattern]) -> None:
@@ -695,9 +782,45 @@ def write_meme(path: str | Path, kept: list[Pattern]) -> None:
         _write_meme(str(tmp), motifs)
 
 
+FILTER_KEYS = ("min_seqlets", "trim_threshold", "min_length", "min_information",
+               "trim_pseudocount")
+
+
+def calibrated_patterns(modisco_h5: dict[str, str | Path], contributions: str | Path,
+                        params: dict) -> tuple[list[Pattern], pd.DataFrame]:
+    """Every task's patterns, filtered and calibrated against its matched negatives.
+
+    Returns all patterns (trimmed) and the pattern summary (:data:`PATTERN_COLUMNS`).
+    """
+    from peak2motif.contributions import read_task
+
+    filters = {k: params[k] for k in FILTER_KEYS}
+    patterns, summaries, nulls = [], [], []
+    for task, path in modisco_h5.items():
+        found = load_patterns(path, task)
+        summaries.append(filter_patterns(found, **filters))
+        kept = [p for p, k in zip(found, summaries[-1]["kept"], strict=True) if k]
+        c = read_task(contributions, task)
+        if not (~c.positive).any():
+            log.warning("%s: no explained negatives (attribution: negatives_ratio is 0): "
+                        "motif calls are not calibrated against a null", task)
+        nulls.append(null_calibration(kept, c, float(params["site_score"]),
+                                      float(params["hit_contribution_quantile"])))
+        patterns += found
+        log.info("%s: %d of %d modisco patterns pass the filters %s", task, len(kept),
+                 len(found), filters)
+    summary = pd.concat(summaries, ignore_index=True) if summaries else pd.DataFrame(
+        columns=PATTERN_COLUMNS)
+    null = pd.concat(nulls, ignore_index=True) if nulls else pd.DataFrame(
+        columns=["pattern", *NULL_COLUMNS[:-1]])
+    summary = apply_null(summary, null, max_qvalue=float(params["enrichment_qvalue"]),
+                         min_enrichment=float(params["min_enrichment"]))
+    return patterns, summary
+
+
 def match_motifs(
     *,
-    modisco_h5: str | Path,
+    modisco_h5: dict[str, str | Path],
     contributions: str | Path,
     regions_tsv: str | Path,
     planted_tsv: str | Path | None,
@@ -709,55 +832,31 @@ def match_motifs(
     params: dict,
     threads: int = 1,
 ) -> pd.DataFrame:
-    """Rule ``match_motifs``: filter, trim, TomTom, truth overlap, table, MEME, logos, HTML."""
+    """Rule ``match_motifs``: filter, calibrate against the null, TomTom, truth overlap,
+    table, MEME, logos, HTML. ``modisco_h5`` maps each task to its modisco.h5."""
     from peak2motif import logos
+    from peak2motif.regions import read_regions
 
     params = with_defaults("motifs", params)
-    patterns = load_patterns(modisco_h5)
-    filters = {
-        "min_seqlets": int(params["min_seqlets"]),
-        "trim_threshold": float(params["trim_threshold"]),
-        "min_length": int(params["min_length"]),
-        "min_information": float(params["min_information"]),
-    }
-    summary = filter_patterns(patterns, **filters)
+    patterns, summary = calibrated_patterns(modisco_h5, contributions, params)
     kept = [p for p, k in zip(patterns, summary["kept"], strict=True) if k]
-    log.info("%d of %d modisco patterns pass the filters %s", len(kept), len(patterns), filters)
-
+    log.info("%d of %d patterns kept over all tasks", len(kept), len(patterns))
     db = load_database(params)
     log.info("matching against %d motifs of %s", len(db), db.source)
-    queries = [p.ppm[p.trim[0] : p.trim[1]].T for p in kept]
-    matches = tomtom_matches(
-        queries, db, correction=params["multiple_testing"], threads=threads
-    )
-
-    region_index = regions = planted = None
-    if planted_tsv:
-        with h5py.File(contributions, "r") as fh:
-            region_index = fh["region_index"][:].astype(np.int64)
-        regions = read_regions(regions_tsv)
-        planted = read_planted(planted_tsv)
-    table = motif_table(
-        kept,
-        db,
-        matches,
-        max_qvalue=float(params["max_qvalue"]),
-        trim_threshold=filters["trim_threshold"],
-        region_index=region_index,
-        regions=regions,
-        planted=planted,
-    )
-
+    matches = tomtom_matches([p.ppm[p.trim[0]:p.trim[1]].T for p in kept], db,
+                             correction=params["multiple_testing"], threads=threads)
+    regions = read_regions(regions_tsv)
+    table = motif_table(kept, summary, db, matches, max_qvalue=float(params["max_qvalue"]),
+                        trim_threshold=float(params["trim_threshold"]), regions=regions,
+                        planted=read_planted(planted_tsv) if planted_tsv else None)
     with atomic_output(motifs_tsv) as tmp:
         table.to_csv(tmp, sep="\t", index=False, na_rep="NA")
     with atomic_output(patterns_tsv) as tmp:
-        summary.to_csv(tmp, sep="\t", index=False)
+        summary.to_csv(tmp, sep="\t", index=False, na_rep="NA")
     write_meme(motifs_meme, kept)
-
     logo_files = logos.draw_logos(kept, table, db, logos_dir)
-    page = logos.motifs_html(
-        table, summary, logo_files, filters=filters, database=db.source, params=params
-    )
+    page = logos.motifs_html(table, summary, logo_files, tasks=list(modisco_h5),
+                             database=db.source, params=params)
     with atomic_output(html) as tmp:
         Path(tmp).write_text(page)
     return table

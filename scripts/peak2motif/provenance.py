@@ -41,13 +41,17 @@ COLUMNS = ["category", "name", "version"]
 def dataset_config(config: dict, dataset: str, schema: dict) -> dict:
     """The config that produces ``dataset`` alone, with all defaults filled in.
 
-    ``datasets`` keeps only ``dataset``; ``simulate`` keeps only the simulations whose files
-    it reads (``resources/SIM/...``). All other sections are kept whole.
+    ``datasets`` keeps only ``dataset``; its own section overrides are merged into the
+    top-level sections (so the file shows the settings the dataset ran with); ``simulate``
+    keeps only the simulations whose files it reads (``resources/SIM/...``).
     """
+    from peak2motif.config import SECTIONS, dataset_settings
+
     if dataset not in config.get("datasets", {}):
         raise KeyError(f"dataset {dataset!r} is not in the config")
     narrowed = {k: v for k, v in config.items() if k not in ("datasets", "simulate")}
-    ds = config["datasets"][dataset]
+    narrowed.update(dataset_settings(config, dataset, schema))
+    ds = {k: v for k, v in config["datasets"][dataset].items() if k not in SECTIONS}
     narrowed["datasets"] = {dataset: ds}
     peaks = ds["peaks"] if isinstance(ds["peaks"], dict) else {"peaks": ds["peaks"]}
     paths = [ds["genome"], *peaks.values()]

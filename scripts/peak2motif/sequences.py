@@ -10,21 +10,11 @@ Encodings
 - Reverse complement of a one-hot array is ``x[..., ::-1, ::-1]`` because the complement of
   A, C, G, T is the reversed order T, G, C, A.
 
-Split files ``results/NAME/sequences/{train,valid,test}.h5``
-------------------------------------------------------------
-- ``codes``        ``(N, L)`` uint8, chunked by rows, so training streams it from disk.
-- ``labels``       ``(N, T)`` float32, one column per task.
-- ``region_index`` ``(N,)`` int64: the row of each sequence in ``regions.tsv``.
-- attributes: ``tasks`` (list of T task names), ``task_type`` (binary, multitask,
-  multiclass or regression), ``sequence_length`` (L).
+The split files are :mod:`peak2motif.splitfiles`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-
-import h5py
 import numpy as np
 
 BASES = "ACGT"
@@ -73,94 +63,31 @@ def codes_from_one_hot(x: np.ndarray) -> np.ndarray:
 def dinuc_shuffle_codes(
     codes: np.ndarray, rng: np.random.RandomState, n: int | None = None
 ) -> np.ndarray:
-    """Dinucleotide-preserving shuffle of one sequence of codes ``(L,)``.
+    """Dinucleotide-preserving shuffle of one sequence of codes ``(L,)``; N stays in place.
 
-    Returns ``(L,)``, or ``(n, L)`` for ``n`` shuffles. Uses ``deeplift.dinuc_shuffle`` on
-    one-hot input (its string path fails on NumPy 2) with an explicit ``RandomState``
-    (``rng=0`` would silently mean unseeded). N positions are all-zero one-hot rows, which it
-    treats as a fifth symbol, so N stays N. It keeps the first and last base.
+    Returns ``(L,)``, or ``(n, L)`` for ``n`` shuffles. Each run of A/C/G/T between N's is
+    shuffled on its own with ``deeplift.dinuc_shuffle`` on one-hot input (its string path
+    fails on NumPy 2) and an explicit ``RandomState`` (``rng=0`` would silently mean
+    unseeded). Keeping N fixed matters for references: an N of the input is an all-zero
+    one-hot row, and a reference with a base there would give that position a contribution
+    that ``hypothetical * onehot`` cannot show. The counts of dinucleotides within each run
+    are kept, and so are the first and last base of each run.
     """
     from deeplift.dinuc_shuffle import dinuc_shuffle
 
-    return codes_from_one_hot(dinuc_shuffle(one_hot(codes), n, rng))
+    codes = np.asarray(codes, dtype=np.uint8)
+    k = 1 if n is None else n
+    out = np.repeat(codes[None], k, axis=0)
+    bases = np.concatenate([[False], codes != N_CODE, [False]])
+    starts = np.flatnonzero(~bases[:-1] & bases[1:])
+    ends = np.flatnonzero(bases[:-1] & ~bases[1:])
+    for a, b in zip(starts, ends, strict=True):
+        if b - a > 2:
+            shuffled = dinuc_shuffle(one_hot(codes[a:b]), k, rng)
+            out[:, a:b] = codes_from_one_hot(np.asarray(shuffled).reshape(k, b - a, 4))
+    return out[0] if n is None else out
 
 
 def reverse_complement(x: np.ndarray) -> np.ndarray:
     """Reverse complement of one-hot ``(..., L, 4)``."""
     return x[..., ::-1, ::-1]
-
-
-@dataclass
-class SplitData:
-    codes: np.ndarray  # (N, L) uint8
-    labels: np.ndarray  # (N, T) float32
-    region_index: np.ndarray  # (N,) int64
-    tasks: list[str]
-    task_type: str
-
-    @property
-    def sequence_length(self) -> int:
-        return int(self.codes.shape[1])
-
-
-def write_split(
-    path: str | Path,
-    codes: np.ndarray,
-    labels: np.ndarray,
-    region_index: np.ndarray,
-    tasks: list[str],
-    task_type: str,
-    chunk_rows: int = 1024,
-) -> None:
-    """Write one split file in one go (for small data and tests).
-
-    Large data should be appended chunk by chunk with :func:`create_split` instead.
-    """
-    with create_split(path, codes.shape[1], tasks, task_type, chunk_rows) as h5:
-        append_split(h5, codes, labels, region_index)
-
-
-def create_split(
-    path: str | Path, sequence_length: int, tasks: list[str], task_type: str, chunk_rows: int = 1024
-) -> h5py.File:
-    """Create an empty, resizable split file; fill it with :func:`append_split`."""
-    h5 = h5py.File(path, "w")
-    rows = max(1, chunk_rows)
-    h5.create_dataset(
-        "codes", shape=(0, sequence_length), maxshape=(None, sequence_length),
-        dtype=np.uint8, chunks=(rows, sequence_length),
-    )
-    h5.create_dataset(
-        "labels", shape=(0, len(tasks)), maxshape=(None, len(tasks)),
-        dtype=np.float32, chunks=(rows, len(tasks)),
-    )
-    h5.create_dataset("region_index", shape=(0,), maxshape=(None,), dtype=np.int64, chunks=(rows,))
-    h5.attrs["tasks"] = list(tasks)
-    h5.attrs["task_type"] = task_type
-    h5.attrs["sequence_length"] = int(sequence_length)
-    return h5
-
-
-def append_split(
-    h5: h5py.File, codes: np.ndarray, labels: np.ndarray, region_index: np.ndarray
-) -> None:
-    """Append rows to a split file made by :func:`create_split`."""
-    n0, n = h5["codes"].shape[0], len(codes)
-    if not (len(labels) == len(region_index) == n):
-        raise ValueError("codes, labels and region_index must have the same number of rows")
-    for name, arr in (("codes", codes), ("labels", labels), ("region_index", region_index)):
-        ds = h5[name]
-        ds.resize(n0 + n, axis=0)
-        ds[n0:] = arr
-
-
-def read_split(path: str | Path) -> SplitData:
-    """Read a whole split file into memory (training streams it instead)."""
-    with h5py.File(path, "r") as h5:
-        return SplitData(
-            codes=h5["codes"][:],
-            labels=h5["labels"][:],
-            region_index=h5["region_index"][:],
-            tasks=[str(t) for t in h5.attrs["tasks"]],
-            task_type=str(h5.attrs["task_type"]),
-        )

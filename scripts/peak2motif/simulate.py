@@ -247,55 +247,25 @@ def scrub_chance_sites(
     return changed
 
 
-def simulate_demo(
-    genome_path: str | Path,
-    peaks_path: str | Path,
-    planted_path: str | Path,
-    *,
-    seed: int = 1,
-    n_chromosomes: int = 6,
-    chromosome_length: int = 2_000_000,
-    gc_content: float = 0.41,
-    cpg_depletion: float = 0.25,
-    n_gaps: int = 2,
-    n_peaks: int = 2000,
-    motifs: list[str] | None = None,
-    motifs_per_peak: int = 1,
-    planted_fraction: float = 1.0,
-    soft_mask_fraction: float = 0.1,
-    plant_within: int = 50,
-    min_site_score: float = 0.0,
-    scrub_within: int = 0,
-    scrub_score: float = 0.8,
-    jaspar_release: str = "JASPAR2024",
-    motif_list: list[Motif] | None = None,
-) -> dict[str, int]:
-    """Write a synthetic genome, its peaks and the truth table of planted motifs.
-
-    ``motif_list`` (already resolved motifs) bypasses the JASPAR look-up of ``motifs``; tests
-    use it. Everything random comes from ``seed``. Returns counts for the log.
-    """
-    rng = np.random.default_rng(seed)
-    plant = motif_list if motif_list is not None else resolve_motifs(
-        list(motifs if motifs is not None else ["MA0035.4", "MA0139.2"]), jaspar_release)
-    chroms = [f"chr{i + 1}" for i in range(n_chromosomes)]
-    lengths = {c: int(chromosome_length) for c in chroms}
-
+def _gaps(lengths: dict[str, int], n_gaps: int, rng) -> dict[str, list[tuple[int, int]]]:
     gaps: dict[str, list[tuple[int, int]]] = {}
-    for c in chroms:
+    for c, n in lengths.items():
         gaps[c] = []
         for _ in range(n_gaps):
             width = int(rng.integers(500, 3000))
-            g0 = int(rng.integers(EDGE, lengths[c] - EDGE - width))
+            g0 = int(rng.integers(EDGE, n - EDGE - width))
             gaps[c].append((g0, g0 + width))
+    return gaps
 
-    summits = _place_summits(lengths, gaps, n_peaks, rng)
+
+def background(lengths: dict[str, int], summits: list[tuple[str, int]], gc_content: float,
+               cpg_depletion: float, rng) -> dict[str, np.ndarray]:
+    """Markov background codes of each chromosome: 50-kb GC isochores, GC raised near
+    summits, CpG depleted, C/G and A/T balanced."""
     levels = np.linspace(0.2, 0.7, GC_LEVELS)
     cdf = _transition_tables(levels, cpg_depletion)
-
     seqs: dict[str, np.ndarray] = {}
-    for c in chroms:
-        n = lengths[c]
+    for c, n in lengths.items():
         n_blocks = -(-n // ISOCHORE)
         block_gc = np.clip(rng.normal(gc_content, 0.03, n_blocks), 0.2, 0.7)
         gc = np.repeat(block_gc, ISOCHORE)[:n]
@@ -314,73 +284,160 @@ def simulate_demo(
         x = markov_chain(level[flip].astype(np.intp), cdf, rng)[flip]
         x[odd] = 3 - x[odd]
         seqs[c] = x
+    return seqs
 
-    # peaks, planted instances and signal
+
+def plant_peaks(seqs: dict[str, np.ndarray], summits: list[tuple[str, int]],
+                plant: list[Motif], cfg: dict, rng) -> tuple[list[tuple], list[tuple], int]:
+    """Plant sampled sites near each summit (in place) and scrub chance sites; return the
+    narrowPeak rows, the truth rows and the number of chance sites shuffled."""
     peak_rows, planted_rows = [], []
     scrubbed = 0
     for i, (c, s) in enumerate(summits):
         name = f"peak{i + 1}"
-        n_inst = motifs_per_peak if (plant and rng.random() < planted_fraction) else 0
+        n_inst = cfg["motifs_per_peak"] if (plant and rng.random() < cfg["planted_fraction"]) \
+            else 0
         taken: list[tuple[int, int]] = []
         for _ in range(n_inst):
             m = plant[int(rng.integers(len(plant)))]
             w = len(m.pfm)
             for _try in range(100):
-                start = s + int(rng.integers(-plant_within, plant_within + 1)) - w // 2
+                start = s + int(rng.integers(-cfg["plant_within"], cfg["plant_within"] + 1)) \
+                    - w // 2
                 if all(start + w <= a or b <= start for a, b in taken):
                     break
             else:
                 continue
             taken.append((start, start + w))
-            site = sample_site(m.pfm, rng, min_site_score)
+            site = sample_site(m.pfm, rng, cfg["min_site_score"])
             strand = "+" if rng.random() < 0.5 else "-"
             if strand == "-":
                 site = (3 - site)[::-1]
             seqs[c][start:start + w] = site
             planted_rows.append((c, start, start + w, strand, m.matrix_id, m.name, name))
-        if plant and scrub_within:
-            lo, hi = max(0, s - scrub_within), min(len(seqs[c]), s + scrub_within)
+        if plant and cfg["scrub_within"]:
+            lo, hi = max(0, s - cfg["scrub_within"]), min(len(seqs[c]), s + cfg["scrub_within"])
             scrubbed += scrub_chance_sites(
                 seqs[c][lo:hi], [(a - lo, b - lo) for a, b in taken],
-                [m.pfm for m in plant], scrub_score, rng)
-        n_here = len(taken)
-        signal = float(np.exp(rng.normal(1.5, 0.35)) * (1 + 1.5 * n_here))
+                [m.pfm for m in plant], cfg["scrub_score"], rng)
+        signal = float(np.exp(rng.normal(1.5, 0.35)) * (1 + 1.5 * len(taken)))
         left, right = int(rng.integers(100, 400)), int(rng.integers(100, 400))
         pval = 2 + 3 * signal
         peak_rows.append((c, s - left, s + right, name, min(1000, int(signal * 50)), ".",
                           round(signal, 4), round(pval, 4), round(pval * 0.8, 4), left))
+    return peak_rows, planted_rows, scrubbed
 
-    # to ASCII, with gaps and soft-masked stretches
-    text: dict[str, np.ndarray] = {}
-    for c in chroms:
-        b = np.frombuffer(b"ACGT", dtype=np.uint8)[seqs[c]].copy()
-        n = len(b)
-        masked = 0
-        while masked < soft_mask_fraction * n:
-            w = int(rng.integers(100, 2000))
-            m0 = int(rng.integers(0, n - w))
-            b[m0:m0 + w] |= 0x20  # lower case
-            masked += w
-        for g0, g1 in gaps[c]:
-            b[g0:g1] = ord("N")
-        text[c] = b
 
-    genome_path = Path(genome_path)
-    with atomic_output(genome_path) as tmp, open(tmp, "wb") as fh:
-        for c in chroms:
+def write_genome(path: str | Path, seqs: dict[str, np.ndarray],
+                 gaps: dict[str, list[tuple[int, int]]], soft_mask_fraction: float,
+                 rng) -> None:
+    """The codes as FASTA (60-bp lines) with N gaps and soft-masked stretches, and its .fai."""
+    path = Path(path)
+    with atomic_output(path) as tmp, open(tmp, "wb") as fh:
+        for c, x in seqs.items():
+            b = np.frombuffer(b"ACGT", dtype=np.uint8)[x].copy()
+            n = len(b)
+            masked = 0
+            while masked < soft_mask_fraction * n:
+                w = int(rng.integers(100, 2000))
+                m0 = int(rng.integers(0, n - w))
+                b[m0:m0 + w] |= 0x20  # lower case
+                masked += w
+            for g0, g1 in gaps[c]:
+                b[g0:g1] = ord("N")
+            seq = b.tobytes()
             fh.write(f">{c}\n".encode())
-            seq = text[c].tobytes()
             fh.write(b"\n".join(seq[i:i + 60] for i in range(0, len(seq), 60)) + b"\n")
-    index_fasta(genome_path)
+    index_fasta(path)
 
-    peaks = pd.DataFrame(peak_rows)
+
+def demo_variants(seqs: dict[str, np.ndarray], planted_rows: list[tuple], plant: list[Motif],
+                  summits: list[tuple[str, int]], n: int, rng) -> pd.DataFrame:
+    """SNVs to score: half break a planted site (its most certain base, on the site's strand,
+    becomes the matrix's least likely base), half are random substitutions in peaks at least
+    20 bp from every planted site. The genome keeps the reference allele. Columns: chrom,
+    pos (1-based), ref, alt, id (``site_N`` or ``random_N``)."""
+    by_id = {m.matrix_id: m for m in plant}
+    rows = []
+    sites = [planted_rows[i] for i in rng.permutation(len(planted_rows))[: n // 2]]
+    for k, (c, start, _end, strand, mid, _name, _peak) in enumerate(sites):
+        pfm = by_id[mid].pfm if strand == "+" else by_id[mid].pfm[::-1, ::-1]
+        j = int(pfm.max(1).argmax())
+        ref = int(seqs[c][start + j])
+        alt = int(pfm[j].argmin())
+        if alt != ref:
+            rows.append((c, start + j + 1, "ACGT"[ref], "ACGT"[alt], f"site_{k + 1}"))
+    covered = {c: np.zeros(len(x), bool) for c, x in seqs.items()}
+    for c, start, end, *_ in planted_rows:
+        covered[c][max(0, start - 20):end + 20] = True
+    n_random, k = n - len(rows), 0
+    for i in rng.permutation(len(summits)):
+        if k >= n_random:
+            break
+        c, s = summits[i]
+        pos = s + int(rng.integers(-80, 81))
+        if covered[c][pos]:
+            continue
+        ref = int(seqs[c][pos])
+        alt = int((ref + rng.integers(1, 4)) % 4)
+        k += 1
+        rows.append((c, pos + 1, "ACGT"[ref], "ACGT"[alt], f"random_{k}"))
+    out = pd.DataFrame(rows, columns=["chrom", "pos", "ref", "alt", "id"])
+    rank = {c: i for i, c in enumerate(seqs)}
+    return out.assign(_r=out["chrom"].map(rank)).sort_values(["_r", "pos"]).drop(
+        columns="_r").drop_duplicates(["chrom", "pos"]).reset_index(drop=True)
+
+
+def write_vcf(path: str | Path, snvs: pd.DataFrame, lengths: dict[str, int]) -> None:
+    """A minimal VCF 4.2 of ``snvs`` (chrom, pos, ref, alt, id)."""
+    header = ["##fileformat=VCFv4.2", *(f"##contig=<ID={c},length={n}>"
+                                         for c, n in lengths.items()),
+              "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO"]
+    body = [f"{r.chrom}\t{r.pos}\t{r.id}\t{r.ref}\t{r.alt}\t.\tPASS\t."
+            for r in snvs.itertuples()]
+    with atomic_output(path) as tmp:
+        Path(tmp).write_text("\n".join(header + body) + "\n")
+
+
+def simulate_demo(
+    genome_path: str | Path,
+    peaks_path: str | Path,
+    planted_path: str | Path,
+    variants_path: str | Path | None = None,
+    *,
+    motif_list: list[Motif] | None = None,
+    **settings,
+) -> dict[str, int]:
+    """Write a synthetic genome, its peaks and the truth table of planted motifs.
+
+    ``settings`` are the keys of a ``simulate: NAME`` entry of the config; missing ones take
+    the schema defaults. ``motif_list`` (already resolved motifs) bypasses the JASPAR look-up
+    of ``motifs``; tests use it. Everything random comes from ``seed``. Returns counts for
+    the log.
+    """
+    from peak2motif.config import simulation_defaults
+
+    cfg = simulation_defaults(settings)
+    rng = np.random.default_rng(cfg["seed"])
+    plant = motif_list if motif_list is not None else resolve_motifs(
+        list(cfg["motifs"]), cfg["jaspar_release"])
+    lengths = {f"chr{i + 1}": int(cfg["chromosome_length"])
+               for i in range(cfg["n_chromosomes"])}
+    gaps = _gaps(lengths, cfg["n_gaps"], rng)
+    summits = _place_summits(lengths, gaps, cfg["n_peaks"], rng)
+    seqs = background(lengths, summits, cfg["gc_content"], cfg["cpg_depletion"], rng)
+    peak_rows, planted_rows, scrubbed = plant_peaks(seqs, summits, plant, cfg, rng)
+    write_genome(genome_path, seqs, gaps, cfg["soft_mask_fraction"], rng)
     with atomic_output(peaks_path) as tmp:
-        peaks.to_csv(tmp, sep="\t", header=False, index=False)
-    planted = pd.DataFrame(planted_rows, columns=PLANTED_COLUMNS)
+        pd.DataFrame(peak_rows).to_csv(tmp, sep="\t", header=False, index=False)
     with atomic_output(planted_path) as tmp:
-        planted.to_csv(tmp, sep="\t", index=False)
-    counts = {"chromosomes": len(chroms), "bp": sum(lengths.values()), "peaks": len(peaks),
-              "planted": len(planted), "chance_sites_shuffled": scrubbed}
+        pd.DataFrame(planted_rows, columns=PLANTED_COLUMNS).to_csv(tmp, sep="\t", index=False)
+    if variants_path is not None:
+        write_vcf(variants_path, demo_variants(seqs, planted_rows, plant, summits,
+                                               cfg["n_variants"], rng), lengths)
+    counts = {"chromosomes": len(lengths), "bp": sum(lengths.values()),
+              "peaks": len(peak_rows), "planted": len(planted_rows),
+              "chance_sites_shuffled": scrubbed}
     log.info("simulated %s", counts)
     return counts
 

@@ -141,24 +141,26 @@ def train_point(train_path, valid_path, out_dir, model_cfg, training_cfg,
 
 
 def summarize(points: Sequence[str], overrides: Sequence[Mapping[str, Any]],
-              metrics_paths: Sequence[str | os.PathLike],
-              history_paths: Sequence[str | os.PathLike], metric: str) -> pd.DataFrame:
-    """One row per point: its settings, mean validation metrics, best val_loss, epochs.
+              metrics_paths: Sequence[Sequence[str | os.PathLike]],
+              history_paths: Sequence[Sequence[str | os.PathLike]], metric: str) -> pd.DataFrame:
+    """One row per point: its settings, validation metrics and best val_loss averaged over
+    its folds (``metrics_paths[i]`` lists point i's files, one per fold), and epochs.
 
     The column ``selected`` marks the best point by ``metric`` (see :data:`HIGHER_IS_BETTER`).
     """
     rows = []
-    for name, over, mpath, hpath in zip(points, overrides, metrics_paths, history_paths,
-                                        strict=True):
-        m = pd.read_csv(mpath, sep="\t")
-        h = pd.read_csv(hpath, sep="\t")
-        row = {"point": name, **over}
+    for name, over, mpaths, hpaths in zip(points, overrides, metrics_paths, history_paths,
+                                          strict=True):
+        m = pd.concat([pd.read_csv(p, sep="\t") for p in mpaths], ignore_index=True)
+        hs = [pd.read_csv(p, sep="\t") for p in hpaths]
+        row = {"point": name, **over, "folds": len(mpaths)}
         for met in ("auroc", "auprc", "pearson", "spearman", "mse"):
             if (m.metric == met).any():
                 row[f"valid_{met}"] = float(m.value[(m.metric == met)
                                                     & (m.split == "valid")].mean())
-        row["valid_loss"] = float(h.val_loss.min()) if "val_loss" in h else float("nan")
-        row["epochs"] = int(len(h))
+        row["valid_loss"] = float(sum(h.val_loss.min() for h in hs) / len(hs)) \
+            if all("val_loss" in h for h in hs) else float("nan")
+        row["epochs"] = float(sum(len(h) for h in hs) / len(hs))
         rows.append(row)
     table = pd.DataFrame(rows)
     column = f"valid_{metric}"
@@ -173,20 +175,33 @@ def summarize(points: Sequence[str], overrides: Sequence[Mapping[str, Any]],
     return table
 
 
-def select_model(points, overrides, metrics_paths, history_paths, model_paths, h5_paths,
-                 metric: str, summary_tsv, summary_html, model_out, h5_out, history_out
-                 ) -> str:
-    """Write the sweep summary and copy the best point's model and history; return its name."""
+def select_model(*, points: Sequence[str], overrides: Sequence[Mapping[str, Any]],
+                 n_folds: int, metrics: Sequence, histories: Sequence, models: Sequence,
+                 h5s: Sequence, metric: str, summary_tsv, summary_html, selected_dir) -> str:
+    """Write the sweep summary and copy the best point's model and history of every fold to
+    ``selected_dir/FOLD/``; return the point's name.
+
+    The file lists hold one file per (point, fold), point-major.
+    """
     from peak2motif.evaluate import write_table
 
-    table = summarize(points, overrides, metrics_paths, history_paths, metric)
+    def per_point(files):
+        return [list(files[i * n_folds:(i + 1) * n_folds]) for i in range(len(points))]
+
+    table = summarize(points, overrides, per_point(metrics), per_point(histories), metric)
     best = int(table.index[table.selected][0])
     name = table.point[best]
-    log.info("best sweep point by validation %s: %s", metric, name)
+    log.info("best sweep point by validation %s (mean over %d folds): %s", metric, n_folds,
+             name)
     write_table(table, summary_tsv, summary_html,
-                caption=f"Sweep: validation metrics per point (best by validation {metric})")
-    for src, dst in ((model_paths[best], model_out), (h5_paths[best], h5_out),
-                     (history_paths[best], history_out)):
-        with atomic_output(dst) as tmp:
-            shutil.copyfile(src, tmp)
+                caption=f"Sweep: validation metrics per point, mean over folds (best by "
+                        f"validation {metric})")
+    out = Path(selected_dir)
+    for fold in range(n_folds):
+        (out / str(fold)).mkdir(parents=True, exist_ok=True)
+        i = best * n_folds + fold
+        for src, dst in ((models[i], "model.keras"), (h5s[i], "model.h5"),
+                         (histories[i], "history.tsv")):
+            with atomic_output(out / str(fold) / dst) as tmp:
+                shutil.copyfile(src, tmp)
     return name

@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 import os
 
-import h5py
 import numpy as np
 import pandas as pd
 
+from peak2motif.contributions import read_task, task_names
 from peak2motif.errors import InputError
-from peak2motif.extract import chromosome_lengths
+from peak2motif.genome import chromosome_lengths
+from peak2motif.regions import read_regions
 from peak2motif.utils import atomic_output
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,8 @@ def per_base_track(chroms: np.ndarray, starts: np.ndarray, values: np.ndarray,
 def write_contribution_track(contributions_h5: str | os.PathLike,
                              regions_tsv: str | os.PathLike, genome: str | os.PathLike,
                              out_bw: str | os.PathLike, overlap: str = "mean") -> int:
-    """Write the per-base actual contributions of the attributed regions as a bigWig.
+    """Write the per-base actual contributions of the explained peaks of the first task as a
+    bigWig (negatives are left out: they are there for the motif stage's null).
 
     Returns
     -------
@@ -78,11 +80,16 @@ def write_contribution_track(contributions_h5: str | os.PathLike,
     import pyBigWig
 
     sizes = chromosome_lengths(genome)  # pyfaidx; builds the .fai when missing
-    regions = pd.read_csv(regions_tsv, sep="\t", dtype={"chrom": str})
-    with h5py.File(contributions_h5, "r") as h5:
-        values = h5["actual"][:].sum(-1)
-        idx = h5["region_index"][:]
+    regions = read_regions(regions_tsv)
+    tasks = task_names(contributions_h5)
+    if tasks:
+        c = read_task(contributions_h5, tasks[0], positives_only=True)
+        values, idx = c.actual.sum(-1), c.region_index
+    else:
+        values, idx = np.zeros((0, 1)), np.zeros(0, dtype=np.int64)
     rows = regions.iloc[idx]
+    # shuffled negatives have no genome coordinates of their own
+    rows = rows.assign(start=rows["start"].where(rows["kind"] != "shuffle"))
     length = values.shape[1]
     chroms = rows["chrom"].to_numpy(dtype=object)
     starts = pd.to_numeric(rows["start"], errors="coerce").to_numpy(dtype=np.float64)

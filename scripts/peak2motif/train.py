@@ -12,25 +12,35 @@ run sees exactly the batches that an uninterrupted run would have seen.
 
 Checkpoints and resume
 ----------------------
-After every epoch, ``checkpoint_dir`` gets the weights with the optimizer state, and
-``state.json``: the next epoch, the history so far, the state of early stopping and of
-plateau decay, and a fingerprint of the settings and input files. A rerun with the same
-fingerprint continues from there. The folder is not a Snakemake output, so Snakemake does
-not delete it when a killed job's outputs are cleaned up; it is removed after a successful
-run. Keras's BackupAndRestore saves only weights and the epoch number (early stopping would
-restart its patience and lose its best weights), so this part is written by hand.
+After every epoch, ``checkpoint_dir`` gets the weights with the optimizer state (its
+iteration counter and learning rate included), and ``state.json``: the next epoch, the
+history so far, the state of early stopping and of plateau decay, the state of every random
+number generator the model draws from (:func:`rng_state`), whether early stopping has ended
+training, and a fingerprint of the settings and input files. A rerun with the same
+fingerprint continues from there and ends bit for bit where an uninterrupted run ends (same
+thread count). The folder is not a Snakemake output, so Snakemake does not delete it when a
+killed job's outputs are cleaned up; it is removed after a successful run. Keras's
+BackupAndRestore saves only weights and the epoch number (early stopping would restart its
+patience and lose its best weights), and ``save_weights`` leaves out the dropout layers'
+seed generators, so this part is written by hand.
+
+SIGTERM (what SLURM sends on preemption or timeout) or SIGINT stops training at the next
+batch: the unfinished epoch is abandoned, the checkpoint of the last finished one stays, and
+:class:`TrainingInterrupted` ends the process with status 128 + the signal number.
 """
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import logging
 import math
 import os
 import shutil
+import signal
+import threading
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +52,7 @@ import tensorflow as tf
 
 from peak2motif.errors import InputError
 from peak2motif.model import build_model, compile_model, transfer_weights
+from peak2motif.splitfiles import SplitInfo, read_labels, split_info
 from peak2motif.utils import atomic_output
 
 log = logging.getLogger(__name__)
@@ -49,6 +60,19 @@ log = logging.getLogger(__name__)
 
 class TrainingError(RuntimeError):
     """Training cannot go on (NaN loss, no GPU although one is required)."""
+
+
+class TrainingInterrupted(SystemExit):
+    """SIGTERM or SIGINT stopped training; the checkpoint keeps the epochs that finished.
+
+    A ``SystemExit``: uncaught, it ends the process without a traceback and with status
+    ``128 + signum`` (143 for SIGTERM), as a shell reports a process killed by that signal,
+    so Snakemake and SLURM see a failed job whose rerun resumes. Catch it to do otherwise.
+    """
+
+    def __init__(self, signum: int):
+        super().__init__(128 + signum)
+        self.signum = signum
 
 
 # ----------------------------------------------------------------------------- runtime
@@ -102,34 +126,6 @@ def configure_runtime(
 
 
 # ----------------------------------------------------------------------------- data
-
-
-@dataclass
-class SplitInfo:
-    n: int
-    sequence_length: int
-    tasks: list[str]
-    task_type: str
-    chunk_rows: int
-
-
-def split_info(path: str | os.PathLike) -> SplitInfo:
-    """Shape and attributes of a split file, without reading its arrays."""
-    with h5py.File(path, "r") as h5:
-        codes = h5["codes"]
-        return SplitInfo(
-            n=int(codes.shape[0]),
-            sequence_length=int(codes.shape[1]),
-            tasks=[str(t) for t in h5.attrs["tasks"]],
-            task_type=str(h5.attrs["task_type"]),
-            chunk_rows=int(codes.chunks[0]) if codes.chunks else 1024,
-        )
-
-
-def read_labels(path: str | os.PathLike) -> np.ndarray:
-    """All labels of a split, ``(N, T)`` float32 (small: codes are what is streamed)."""
-    with h5py.File(path, "r") as h5:
-        return h5["labels"][:]
 
 
 def class_of(labels: np.ndarray, task_type: str) -> np.ndarray:
@@ -337,16 +333,91 @@ class ResumablePlateau(_Resumable, keras.callbacks.ReduceLROnPlateau):
     resume_attrs = ("wait", "best", "cooldown_counter")
 
 
-class RaiseAfterEpoch(keras.callbacks.Callback):
-    """Raise after epoch ``k`` (0-based) ends: simulates a killed job in tests."""
+class StopOnSignal(keras.callbacks.Callback):
+    """Raise :class:`TrainingInterrupted` at the next batch after SIGTERM or SIGINT.
 
-    def __init__(self, k: int):
+    Use as a context manager around ``fit`` (it installs the handlers) and as the last
+    callback. The handler only records the signal, so a checkpoint being written is finished
+    first; the check runs after every training and validation batch, which abandons the
+    unfinished epoch: SLURM follows SIGTERM with SIGKILL after KillWait (30 s by default),
+    too soon to finish an epoch of a large dataset. A signal that arrives while an epoch ends
+    stops training after that epoch's checkpoint. A second signal acts as it would have
+    without this callback (SIGTERM kills at once; the checkpoint on disk stays consistent).
+    Outside the main thread Python cannot install handlers, and signals act as usual.
+    """
+
+    signals = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self):
         super().__init__()
-        self.k = k
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
 
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch == self.k:
-            raise KeyboardInterrupt(f"simulated kill after epoch {epoch}")
+    def __enter__(self) -> StopOnSignal:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {s: signal.signal(s, self._record) for s in self.signals}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._restore()
+
+    def _record(self, signum, frame) -> None:
+        self.received = signum
+        self._restore()
+
+    def _restore(self) -> None:
+        for s, handler in self._previous.items():
+            signal.signal(s, signal.SIG_DFL if handler is None else handler)
+        self._previous = {}
+
+    def _stop_if_signalled(self, *args, **kwargs) -> None:
+        if self.received is not None:
+            raise TrainingInterrupted(self.received)
+
+    on_train_batch_end = on_test_batch_end = on_epoch_end = _stop_if_signalled
+
+
+def rng_state(model: keras.Model) -> dict[str, list[int]]:
+    """The state of every random number generator that training draws from.
+
+    Keys are ``<layer name>/<i>`` for the seed generators of the model's layers (dropout,
+    attention dropout, LSTM; Keras's ``save_weights`` writes none of them), and ``keras`` for
+    Keras's global seed generator when it exists (``keras.random`` calls without a seed).
+    Nothing else is needed: the data pipeline draws from generators seeded by
+    ``(seed, epoch, batch)``, nothing in training draws from Python's, NumPy's or
+    TensorFlow's global generators, and the optimizer's iteration counter is in the weights.
+    """
+    return {key: [int(x) for x in keras.ops.convert_to_numpy(v)]
+            for key, v in _rng_variables(model).items()}
+
+
+def restore_rng_state(model: keras.Model, saved: Mapping[str, Sequence[int]]) -> None:
+    """Set the generators of :func:`rng_state` back to ``saved``."""
+    if "keras" in saved:
+        from keras.src.random.seed_generator import global_seed_generator
+        global_seed_generator()  # created on first use; Keras has no public accessor
+    variables = _rng_variables(model)
+    if set(variables) != set(saved):
+        raise TrainingError(f"the checkpoint's random generators {sorted(saved)} are not the "
+                            f"model's {sorted(variables)}; delete the checkpoint folder")
+    for key, v in variables.items():
+        v.assign(np.asarray(saved[key], dtype=keras.backend.standardize_dtype(v.dtype)))
+
+
+def _rng_variables(model: keras.Model) -> dict[str, Any]:
+    # A layer's `variables` are its `weights` plus its (and its sublayers') seed states.
+    weights = {id(w) for w in model.weights}
+    seen: set[int] = set()
+    out = {}
+    for owner in [*model.layers, model]:
+        extra = [v for v in owner.variables if id(v) not in weights and id(v) not in seen]
+        seen.update(id(v) for v in extra)
+        out.update({f"{owner.name}/{i}": v for i, v in enumerate(extra)})
+    from keras.src.backend.common import global_state  # no public accessor
+    gen = global_state.get_global_attribute("global_seed_generator")
+    if gen is not None:
+        out["keras"] = gen.state
+    return out
 
 
 def _plain(value):
@@ -393,6 +464,9 @@ class EpochCheckpoint(keras.callbacks.Callback):
             "weights": weights,
             "history": self.history,
             "callbacks": {name: cb.state() for name, cb in self.stateful.items()},
+            "rng": rng_state(self.model),
+            # set by early stopping, which runs before this callback
+            "stopped": bool(self.model.stop_training),
             "best_weights": None,
         }
         es = self.early_stopping
@@ -436,6 +510,8 @@ def load_checkpoint(directory: Path, fp: str) -> dict | None:
 
 # Keys that do not change what is learnt: a checkpoint stays valid when only these change.
 _NOT_IN_FINGERPRINT = ("epochs", "mem_mb", "runtime", "require_gpu")
+# Bumped when checkpoints of older code cannot resume exactly (2: RNG states added).
+_CHECKPOINT_FORMAT = 2
 
 
 def train_model(
@@ -460,51 +536,30 @@ def train_model(
     checkpoint_dir : where per-epoch checkpoints go; an existing matching one is resumed.
     init_model : a trained ``.keras`` model to copy matching layers from (transfer learning).
     freeze_convolutions : with ``init_model``, keep the copied conv layers frozen.
-    extra_callbacks : appended to the callbacks (tests use :class:`RaiseAfterEpoch`).
+    extra_callbacks : appended to the callbacks (tests use it to interrupt or watch a run).
 
     Returns
     -------
     The trained float32 model, and the history ``(epochs, metrics)`` with an ``epoch`` column.
+
+    Raises
+    ------
+    TrainingInterrupted : on SIGTERM or SIGINT, after logging one line on how to resume.
     """
     tc = training_cfg
     configure_runtime(threads, tc["require_gpu"], tc["mixed_precision"])
-    info = split_info(train_path)
-    valid_info = split_info(valid_path)
-    if (valid_info.tasks, valid_info.task_type) != (info.tasks, info.task_type):
-        raise InputError("the valid split has other tasks or another task type than the "
-                         "train split", path=str(valid_path),
-                         fix="rerun the data stage so both splits come from one regions.tsv")
-    _check_balance(tc["class_balance"], info.task_type)
+    info = _check_splits(train_path, valid_path, tc)
     seed = tc["seed"]
     keras.utils.set_random_seed(seed)  # explicit seed; layers also get their own seeds
-
-    def new_model() -> keras.Model:
-        m = build_model(model_cfg, info.sequence_length, len(info.tasks), info.task_type, seed)
-        if init_model:
-            copied = transfer_weights(keras.models.load_model(init_model, compile=False), m,
-                                      freeze_convolutions)
-            log.info("transfer learning from %s: copied %s%s", init_model, ", ".join(copied),
-                     " (conv layers frozen)" if freeze_convolutions else "")
-        return compile_model(m, tc, info.task_type, len(info.tasks))
-
-    model = new_model()
+    model = _new_model(model_cfg, tc, info, seed, init_model, freeze_convolutions)
     model.summary(print_fn=log.info)
-
     fp = fingerprint(dict(model_cfg), {k: v for k, v in tc.items() if k not in
                                        _NOT_IN_FINGERPRINT}, str(init_model),
-                     freeze_convolutions, threads, files=[train_path, valid_path])
+                     freeze_convolutions, threads, _CHECKPOINT_FORMAT,
+                     files=[train_path, valid_path])
     state = load_checkpoint(Path(checkpoint_dir), fp) if checkpoint_dir else None
-    first_epoch, history = 0, []
-    if state:
-        model.optimizer.build(model.trainable_variables)
-        model.load_weights(Path(checkpoint_dir) / state["weights"])
-        first_epoch, history = state["next_epoch"], state["history"]
-        log.info("resuming from the checkpoint in %s at epoch %d", checkpoint_dir,
-                 first_epoch + 1)
-    if first_epoch >= tc["epochs"]:
-        log.info("checkpoint already reached %d epochs", first_epoch)
-
-    callbacks, stateful = _callbacks(tc, state)
+    first_epoch, history, epochs = _resume(model, state, checkpoint_dir, tc["epochs"])
+    callbacks, stateful = _callbacks(tc, state, info.task_type)
     es = stateful.get("early_stopping")
     if es is not None and state and state.get("best_weights"):
         with np.load(Path(checkpoint_dir) / state["best_weights"]) as npz:
@@ -516,10 +571,73 @@ def train_model(
                               augment_rc=rc["augment"], class_balance=tc["class_balance"],
                               shuffle_window=tc["shuffle_window"], first_epoch=first_epoch)
     valid_ds = stream_dataset(valid_path, tc["batch_size"], shuffle=False)
+    with StopOnSignal() as stop:
+        fit = _fit(model, train_ds, valid_ds, epochs, first_epoch,
+                   [*callbacks, *extra_callbacks, stop])
+    if fit is None:
+        # Free the abandoned tf.data iterators (held in reference cycles) while Python runs:
+        # at exit TensorFlow logs an error on finalizing them.
+        gc.collect()
+        log.error("training interrupted by %s; %s", signal.Signals(stop.received).name,
+                  _resume_hint(checkpoint_dir, len(history)))
+        raise TrainingInterrupted(stop.received)
+    if not checkpoint_dir:
+        for epoch, row in zip(fit.epoch, _history_rows(fit.history), strict=True):
+            history.append({"epoch": epoch + 1, **row})
+    if es is not None and es.restore_best_weights and es.best_epoch is not None and history:
+        log.info("restored the weights of the best epoch (%d, %s)", es.best_epoch + 1,
+                 es.monitor)
+    return _float32_copy(model, model_cfg, info, seed), pd.DataFrame(history)
+
+
+def _check_splits(train_path, valid_path, tc: Mapping) -> SplitInfo:
+    info = split_info(train_path)
+    valid_info = split_info(valid_path)
+    if (valid_info.tasks, valid_info.task_type) != (info.tasks, info.task_type):
+        raise InputError("the valid split has other tasks or another task type than the "
+                         "train split", path=str(valid_path),
+                         fix="rerun the data stage so both splits come from one regions.tsv")
+    _check_balance(tc["class_balance"], info.task_type)
+    return info
+
+
+def _new_model(model_cfg, tc, info: SplitInfo, seed: int, init_model,
+               freeze_convolutions: bool) -> keras.Model:
+    """The compiled network, with the matching layers of ``init_model`` copied in."""
+    m = build_model(model_cfg, info.sequence_length, len(info.tasks), info.task_type, seed)
+    if init_model:
+        copied = transfer_weights(keras.models.load_model(init_model, compile=False), m,
+                                  freeze_convolutions)
+        log.info("transfer learning from %s: copied %s%s", init_model, ", ".join(copied),
+                 " (conv layers frozen)" if freeze_convolutions else "")
+    return compile_model(m, tc, info.task_type, len(info.tasks))
+
+
+def _resume(model, state, checkpoint_dir, epochs: int) -> tuple[int, list, int]:
+    """Restore weights, optimizer and RNG state from a checkpoint; return the first epoch,
+    the history so far and the epoch to stop at."""
+    if not state:
+        return 0, [], epochs
+    model.optimizer.build(model.trainable_variables)
+    model.load_weights(Path(checkpoint_dir) / state["weights"])
+    restore_rng_state(model, state["rng"])
+    first_epoch, history = state["next_epoch"], state["history"]
+    log.info("resuming from the checkpoint in %s at epoch %d", checkpoint_dir, first_epoch + 1)
+    if state["stopped"]:
+        log.info("early stopping had ended training after epoch %d", first_epoch)
+        epochs = first_epoch
+    elif first_epoch >= epochs:
+        log.info("checkpoint already reached %d epochs", first_epoch)
+    return first_epoch, history, epochs
+
+
+def _fit(model, train_ds, valid_ds, epochs: int, first_epoch: int, callbacks):
+    """``model.fit``; None if a signal stopped it (see :class:`StopOnSignal`)."""
     try:
-        fit = model.fit(train_ds, validation_data=valid_ds, epochs=tc["epochs"],
-                        initial_epoch=first_epoch, callbacks=[*callbacks, *extra_callbacks],
-                        verbose=2)
+        return model.fit(train_ds, validation_data=valid_ds, epochs=epochs,
+                         initial_epoch=first_epoch, callbacks=callbacks, verbose=2)
+    except TrainingInterrupted:
+        return None  # the caller reports it, once this traceback no longer holds fit's frames
     except RuntimeError as err:
         if "NaN" in str(err) or "Inf" in str(err):
             raise TrainingError(
@@ -528,45 +646,63 @@ def train_model(
                 "(e.g. 1.0), or check the labels (regression targets must be finite)."
             ) from None
         raise
+
+
+def _resume_hint(checkpoint_dir, finished: int) -> str:
     if not checkpoint_dir:
-        for epoch, row in zip(fit.epoch, _rows(fit.history), strict=True):
-            history.append({"epoch": epoch + 1, **row})
-    if es is not None and es.restore_best_weights and es.best_epoch is not None and history:
-        log.info("restored the weights of the best epoch (%d, %s)", es.best_epoch + 1,
-                 es.monitor)
-    return _float32_copy(model, model_cfg, info, seed), pd.DataFrame(history)
+        return "there is no checkpoint folder, so a rerun starts over"
+    if not finished:
+        return "no epoch had finished, so a rerun starts over"
+    done = "epoch 1" if finished == 1 else f"epochs 1-{finished}"
+    return (f"the checkpoint in {checkpoint_dir} holds {done}, and a rerun resumes at epoch "
+            f"{finished + 1}")
 
 
-def _rows(hist: Mapping[str, list]) -> list[dict]:
+def _history_rows(hist: Mapping[str, list]) -> list[dict]:
     keys = list(hist)
     return [{k: float(hist[k][i]) for k in keys} for i in range(len(hist[keys[0]]))] if keys \
         else []
 
 
-def _callbacks(tc: Mapping, state: Mapping | None):
+def monitored(monitor: str, task_type: str) -> str:
+    """The validation quantity early stopping watches; ``auto`` is val_auroc for
+    classification (val_loss is lowest at epochs 1-3 on realistic data while auROC still
+    climbs; BENCHMARKS.md) and val_loss for regression."""
+    if monitor == "auto":
+        return "val_loss" if task_type == "regression" else "val_auroc"
+    if task_type == "regression" and monitor != "val_loss":
+        raise InputError(f"'{monitor}' needs classes, but the task type is regression",
+                         key="training: early_stopping: monitor", fix="use auto or val_loss")
+    return monitor
+
+
+def _callbacks(tc: Mapping, state: Mapping | None, task_type: str = "binary"):
     resumed = (state or {}).get("callbacks", {})
     callbacks: list[keras.callbacks.Callback] = [keras.callbacks.TerminateOnNaN(raise_error=True)]
     stateful: dict[str, _Resumable] = {}
     esc = tc["early_stopping"]
-    mode = "min" if esc["monitor"] == "val_loss" else "max"
+    monitor = monitored(esc["monitor"], task_type)
+    mode = "min" if monitor == "val_loss" else "max"
     decay = tc["learning_rate_decay"]
     schedule = _lr_schedule(decay, tc["optimizer"]["learning_rate"])
     if schedule is not None:
         callbacks.append(keras.callbacks.LearningRateScheduler(lambda epoch, lr: schedule(epoch)))
     if decay["kind"] == "plateau":
         stateful["plateau"] = ResumablePlateau(
-            monitor=esc["monitor"], mode=mode, factor=decay["factor"], patience=decay["patience"],
-            min_lr=decay["min_learning_rate"], resume=_finite(resumed.get("plateau"), mode))
+            monitor=monitor, mode=mode, factor=decay["factor"], patience=decay["patience"],
+            min_lr=decay["min_learning_rate"], resume=_finite(resumed.get("plateau")))
     if esc["enabled"]:
         stateful["early_stopping"] = ResumableEarlyStopping(
-            monitor=esc["monitor"], mode=mode, patience=esc["patience"],
+            monitor=monitor, mode=mode, patience=esc["patience"],
             min_delta=esc["min_delta"], restore_best_weights=esc["restore_best_weights"],
-            verbose=1, resume=_finite(resumed.get("early_stopping"), mode))
+            # compared with the absolute epoch, so a resumed run keeps the same warm-up
+            start_from_epoch=esc["start_from_epoch"],
+            verbose=1, resume=_finite(resumed.get("early_stopping")))
     callbacks += stateful.values()
     return callbacks, stateful
 
 
-def _finite(saved: Mapping | None, mode: str) -> dict:
+def _finite(saved: Mapping | None) -> dict:
     """JSON keeps no infinities: a missing 'best' means nothing was seen yet."""
     saved = dict(saved or {})
     if "best" in saved and saved["best"] is None:

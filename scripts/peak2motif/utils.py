@@ -41,3 +41,31 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+USER_ERRORS = ("InputError", "CheckFailed", "TrainingError")
+
+
+@contextlib.contextmanager
+def run_rule(smk) -> Iterator:
+    """Run a rule adapter: log to the rule's log, and report every error there.
+
+    An error the user can fix (bad input, a failed contribution check, a training that
+    cannot go on) is written as its one-paragraph message, to the log and to stderr, without
+    a traceback, and the job exits 1. Any other exception goes into the log with its full
+    traceback before it propagates, so ``logs/NAME/RULE.log`` always says why a job failed.
+    """
+    import sys
+    import traceback
+
+    setup_logging(smk.log[0] if smk.log else None)
+    log = logging.getLogger("peak2motif")
+    try:
+        yield smk
+    except Exception as err:  # every failure must reach the rule's log
+        if type(err).__name__ in USER_ERRORS:
+            log.error("%s", err)
+            sys.stderr.flush()
+            raise SystemExit(1) from None
+        log.error("unexpected error:\n%s", traceback.format_exc())
+        raise
