@@ -247,3 +247,27 @@ def test_stored_contributions_add_up_only_with_n_kept_in_references():
         errors[name] = np.abs(stored - (out.logit[:, None] - out.logit_ref).mean(1)).max()
     assert errors["kept"] < 1e-5
     assert errors["moved"] > 1e-3, errors  # the old shuffle moved N and broke the sums
+
+
+def test_softmax_logits_are_explained_centred():
+    """A multiclass model's class logits are explained minus their mean over the classes
+    (softmax ignores a shift shared by all logits); the predictions are unchanged, and the
+    native DeepLIFT adds up to the centred logit's difference."""
+    import keras
+    from peak2motif.explain.keras_tools import logit_model, softmax_output
+    from peak2motif.model import build_model
+
+    keras.utils.set_random_seed(0)
+    model = build_model(small_cfg(), 60, 3, "multiclass", seed=0)
+    assert softmax_output(model)
+    onehot = one_hot(random_codes(8, 60, seed=1))
+    logits = np.asarray(logit_model(model)(onehot))
+    np.testing.assert_allclose(logits.sum(1), 0, atol=1e-5)
+    raw = np.asarray(keras.Model(model.inputs, model.layers[-1].input)(onehot))
+    np.testing.assert_allclose(logits, raw - raw.mean(1, keepdims=True), atol=1e-5)
+    np.testing.assert_allclose(keras.ops.softmax(logits), model(onehot), atol=1e-6)
+    refs = one_hot(np.stack([dinuc_shuffle_codes(c, np.random.default_rng(i))
+                             for i, c in enumerate(random_codes(8, 60, seed=1))]))[:, None]
+    res = xp.explain(model, onehot, refs, method="deeplift", task_index=1)
+    np.testing.assert_allclose(res.logit, logits[:, 1], atol=1e-5)
+    assert res.summation_errors().max() < 1e-4

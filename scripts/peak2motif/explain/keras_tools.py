@@ -10,7 +10,8 @@ from peak2motif.errors import InputError
 
 
 def logit_model(model):
-    """The sub-model of ``model`` that outputs its logits ``(batch, T)``.
+    """The sub-model of ``model`` that outputs its logits ``(batch, T)`` (for a softmax
+    output, the logits minus their mean over the classes: see :func:`_centred`).
 
     The contract (:func:`peak2motif.model.build_model`) is that the last layer is a separate
     ``Activation`` (named ``output``) after the ``logits`` layer; the logits are that layer's
@@ -27,7 +28,10 @@ def logit_model(model):
     if isinstance(last, keras.layers.Activation):
         # The input of the last layer, not layers[-2].output: in a functional model the
         # layer before it in model.layers need not feed it.
-        return keras.Model(model.inputs, last.input, name=f"{model.name}_logits")
+        logits = last.input
+        if softmax_output(model):
+            logits = _centred(logits)
+        return keras.Model(model.inputs, logits, name=f"{model.name}_logits")
     act = getattr(last, "activation", None)
     if act is None or getattr(act, "__name__", "") == "linear":
         return model
@@ -36,6 +40,33 @@ def logit_model(model):
         "cannot be read", key="model",
         fix="end the model with a separate keras.layers.Activation layer (build_model does)",
     )
+
+
+def softmax_output(model) -> bool:
+    """Whether the model ends in a softmax ``Activation`` (its logits are explained centred)."""
+    import keras
+
+    last = model.layers[-1]
+    return (isinstance(last, keras.layers.Activation)
+            and getattr(last.activation, "__name__", "") == "softmax")
+
+
+def _centred(logits):
+    """``logits - mean(logits)`` over the classes, as a fixed linear Dense layer.
+
+    Softmax is unchanged by adding a constant to every logit, so a raw class logit carries a
+    part shared by all classes that says nothing about that class; its contributions then mix
+    the evidence for every class. DeepLIFT's authors normalise softmax logits by subtracting
+    their mean (Shrikumar et al. 2017, section 3.6); a Dense layer is linear, so every method
+    (and shap) explains it exactly.
+    """
+    import keras
+
+    k = int(logits.shape[-1])
+    layer = keras.layers.Dense(k, use_bias=False, trainable=False, name="centred_logits")
+    out = layer(logits)
+    layer.set_weights([np.eye(k, dtype="float32") - np.full((k, k), 1.0 / k, "float32")])
+    return out
 
 
 def task_model(logits_model, task_index: int):

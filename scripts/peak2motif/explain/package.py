@@ -77,14 +77,27 @@ def run(model, onehot: np.ndarray, refs: np.ndarray, *, task_index: int = 0,
         Intra-op threads of the child's session.
     """
     from peak2motif.deeplift_compat import run_deeplift
+    from peak2motif.explain.keras_tools import softmax_output
 
     t0 = time.perf_counter()
+    # A softmax model's logits are explained centred (keras_tools.logit_model): the package
+    # explains raw logits, and explaining is linear in the output, so class c's centred
+    # contributions are its own minus the mean over all classes.
+    centred = softmax_output(model)
+    classes = range(int(model.outputs[0].shape[-1])) if centred else [task_index]
     with tempfile.TemporaryDirectory(prefix="deeplift_package_") as tmp:
         path = Path(tmp, "model.h5")
         model.save(path)
-        res = run_deeplift(path, codes_from_one_hot(onehot), **_reference_codes(refs),
-                           mode=mode, task_index=task_index, batch_size=batch_size,
-                           threads=threads)
+        runs = [run_deeplift(path, codes_from_one_hot(onehot), **_reference_codes(refs),
+                             mode=mode, task_index=k, batch_size=batch_size, threads=threads)
+                for k in classes]
+    res = dict(runs[list(classes).index(task_index)])
+    if centred:
+        for key in ("hypothetical", "logit", "logit_ref", "contrib_sum"):
+            res[key] = res[key] - np.mean([r[key] for r in runs], axis=0)
+        res["convert_seconds"] = sum(r["convert_seconds"] for r in runs)
+        res["score_seconds"] = sum(r["score_seconds"] for r in runs)
+        res["batch_max_error"] = max(r["batch_max_error"] for r in runs)
     out = Explanation(res["hypothetical"].astype(np.float32), res["logit"].astype(np.float32),
                       res["logit_ref"].astype(np.float32),
                       res["contrib_sum"].astype(np.float32), "deeplift_package")
