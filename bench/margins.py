@@ -185,15 +185,29 @@ def main() -> None:
         return
     out = REPO / "bench" / "results" / "margins.tsv"
     out.parent.mkdir(exist_ok=True)
+    # Rows of earlier invocations are kept, except those this one reruns (same case, seed
+    # and kernels), so the matrix can be filled in several runs.
+    earlier = pd.read_csv(out, sep="\t") if out.exists() else pd.DataFrame()
     rows = []
+
+    def save():
+        df = pd.DataFrame(rows)
+        if len(earlier):
+            done = set(zip(df["case"], df["seed"], df["kernels"], strict=True))
+            keep = [(c, s, k) not in done for c, s, k in
+                    zip(earlier["case"], earlier["seed"], earlier["kernels"], strict=True)]
+            df = pd.concat([earlier[keep], df], ignore_index=True)
+        df.to_csv(out, sep="\t", index=False)
+        return df
+
     for case in args.cases.split(","):
         for kernels in args.kernels.split(","):
             for seed in (int(s) for s in args.seeds.split(",")):
                 run = {"tiny": run_tiny, "realistic": run_realistic}[case]
                 rows.append(run(root, seed, kernels))
                 print(rows[-1], flush=True)
-                pd.DataFrame(rows).to_csv(out, sep="\t", index=False)
-    df = pd.DataFrame(rows)
+                save()
+    df = save()
     print(df.to_markdown(index=False))
     numeric = df.select_dtypes("number").drop(columns=["seed", "exit"], errors="ignore")
     print("\nminimum per case:\n" + df[["case"]].join(numeric).groupby("case").min()
