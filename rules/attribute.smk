@@ -22,8 +22,8 @@ rule compute_contributions:
         "../envs/tensorflow.yaml"
     threads: setting("attribution", "threads")
     resources:
-        mem_mb=setting("attribution", "mem_mb"),
-        runtime=setting("attribution", "runtime"),
+        mem_mb=measured("compute_contributions", "mem_mb", ("attribution", "mem_mb")),
+        runtime=measured("compute_contributions", "runtime", ("attribution", "runtime")),
         gpu=1,
     params:
         cfg=section("attribution"),

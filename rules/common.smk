@@ -19,6 +19,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(".snakemake", "numba").resolve()))
 
 from peak2motif import explain
+from peak2motif import resources as measured_costs
 from peak2motif.config import check_config, dataset_settings, load_schema
 from peak2motif.errors import InputError
 from peak2motif.provenance import dataset_config as resolved_dataset_config
@@ -109,6 +110,65 @@ def setting(*path):
         for key in path:
             node = node[key]
         return node
+
+    get.__name__ = "_".join(path)
+    return get
+
+
+# Per rule: the line of peak2motif.resources it follows (fitted by bench/scale.py) and the
+# inputs whose size drives it. A compute_contributions job reads its fold's split files
+# whole (memory) and explains its shard's share of them (time).
+COST_DRIVERS = {
+    "prepare_regions": ("prepare_regions", ("peaks",)),
+    "extract_sequences": ("extract_sequences", ("regions",)),
+    "train_model": ("train_model", ("train", "valid")),
+    "train_sweep_point": ("train_model", ("train", "valid")),
+    "evaluate_model": ("train_model", ("valid", "test")),
+    "compute_contributions": ("compute_contributions", ("train", "valid", "test")),
+}
+
+
+SHARDED_RULES = ("compute_contributions",)
+
+
+def _driver_mb(rulename, wildcards, input, what):
+    total = 0
+    for name in COST_DRIVERS[rulename][1]:
+        paths = getattr(input, name, [])
+        for path in [paths] if isinstance(paths, str) else paths:
+            if os.path.exists(path):
+                total += os.path.getsize(path)
+    mb = total / 2**20
+    if rulename in SHARDED_RULES and what == "runtime":
+        mb /= settings(wildcards.dataset)["attribution"]["shards"]
+    return mb
+
+
+def measured(rulename, what, override=None):
+    """A resources function: `what` (mem_mb or runtime) of one job of `rulename` from its input
+    size, doubled on each retry; a config value at the settings path `override`, when set,
+    wins (and is doubled on retries too)."""
+    index = {"mem_mb": 0, "runtime": 1}[what]
+
+    def get(wildcards, input, attempt):
+        if override is not None:
+            value = setting(*override)(wildcards)
+            if value is not None:
+                return value * 2 ** (attempt - 1)
+        cost = COST_DRIVERS[rulename][0]
+        size = _driver_mb(rulename, wildcards, input, what)
+        return measured_costs.estimate(cost, size, attempt)[index]
+
+    get.__name__ = f"{rulename}_{what}"
+    return get
+
+
+def setting_or(default, *path):
+    """`setting(*path)`, or `default` where the config leaves it unset (null)."""
+
+    def get(wildcards):
+        value = setting(*path)(wildcards)
+        return default if value is None else value
 
     get.__name__ = "_".join(path)
     return get

@@ -53,8 +53,8 @@ rule prepare_regions:
         "../envs/sequences.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=measured("prepare_regions", "mem_mb"),
+        runtime=measured("prepare_regions", "runtime"),
     params:
         tasks=peak_tasks,
         dataset=dataset_entry,
@@ -80,8 +80,8 @@ rule extract_sequences:
         "../envs/sequences.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=60,
+        mem_mb=measured("extract_sequences", "mem_mb"),
+        runtime=measured("extract_sequences", "runtime"),
     params:
         task_type=task_type,
         data=section("data"),

@@ -24,7 +24,7 @@ if not SWEEP_POINTS:
             "../envs/tensorflow.yaml"
         threads: setting("training", "threads")
         resources:
-            mem_mb=setting("training", "mem_mb"),
+            mem_mb=measured("train_model", "mem_mb", ("training", "mem_mb")),
             runtime=setting("training", "runtime"),
             gpu=1,
         params:
@@ -56,7 +56,7 @@ else:
             "../envs/tensorflow.yaml"
         threads: setting("training", "threads")
         resources:
-            mem_mb=setting("training", "mem_mb"),
+            mem_mb=measured("train_sweep_point", "mem_mb", ("training", "mem_mb")),
             runtime=setting("training", "runtime"),
             gpu=1,
         params:
@@ -139,7 +139,7 @@ rule evaluate_model:
         "../envs/tensorflow.yaml"
     threads: setting("training", "threads")
     resources:
-        mem_mb=setting("training", "mem_mb"),
+        mem_mb=measured("evaluate_model", "mem_mb", ("training", "mem_mb")),
         runtime=30,
     params:
         batch_size=setting("training", "batch_size"),

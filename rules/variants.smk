@@ -34,8 +34,8 @@ rule score_variants:
         "../envs/variants.yaml"
     threads: setting("attribution", "threads")
     resources:
-        mem_mb=setting("attribution", "mem_mb"),
-        runtime=setting("attribution", "runtime"),
+        mem_mb=setting_or(8000, "attribution", "mem_mb"),
+        runtime=setting_or(120, "attribution", "runtime"),
         gpu=1,
     params:
         cfg=config["variants"],
