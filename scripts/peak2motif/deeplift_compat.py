@@ -334,23 +334,6 @@ class DeepLiftScorer:
             ]
         return self._reduced[r]
 
-    def run(self, x: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Multipliers and logits for pairs of inputs and references.
-
-        Parameters
-        ----------
-        x, ref
-            ``(B, L, 4)`` float32 inputs and their references (row i of ``ref`` belongs to
-            row i of ``x``).
-
-        Returns
-        -------
-        multipliers ``(B, L, 4)``, logit of x ``(B,)``, logit of ref ``(B,)``.
-        """
-        m, lx, lr = self._sess.run(self._fetches, feed_dict={self._feeds[0]: x,
-                                                             self._feeds[1]: ref})
-        return m, lx, lr
-
     def score(self, onehot: np.ndarray, refs: np.ndarray, batch_size: int = 256) -> dict:
         """Hypothetical contributions averaged over references, with what the checks need.
 
