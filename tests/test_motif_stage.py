@@ -52,10 +52,11 @@ def test_every_planted_motif_is_recovered_on_planted_sites(tiny_run, table):
         best = rows["seqlet_fraction_in_planted"].max()
         # Before the simulator scrubbed chance sites near summits this was 0.53-0.70 for
         # GATA1: the model rightly scored strong GATA matches that the truth table lacked.
-        # With two folds (each sequence explained by a model that never saw it) measured
-        # 0.95-1.0 here; a machine of this kind once gave 0.895 for the earlier single model.
-        assert best >= 0.9, f"{name}: only {best:.2f} of the seqlets lie on planted sites"
-        assert rows["enrichment"].max() >= 2
+        # Measured 0.944-0.958 (GATA1) and 0.959-0.978 (CTCF), enrichment 4.9-6.2 and
+        # 24.7-32.5, over seeds and CPU kernels (bench/results/margins.tsv); a machine of this
+        # kind once gave 0.895 for the earlier single-model, test-split-only design.
+        assert best >= 0.93, f"{name}: only {best:.2f} of the seqlets lie on planted sites"
+        assert rows["enrichment"].max() >= 3
         top = rows.loc[rows["seqlet_fraction_in_planted"].idxmax()]
         assert top["planted_motif"] == matrix_id
 
@@ -85,8 +86,7 @@ def test_instances_lie_on_planted_sites(tiny_run, motifs_dir, table):
         first = bed.iloc[0]
         assert len(list(tbx.fetch(first.chrom, first.start, first.end))) >= 1
     hit, _ = overlap_planted(bed[["chrom", "start", "end"]], planted)
-    # measured 0.9x on tiny (two folds): instances are planted sites
-    assert hit.mean() >= 0.8, hit.mean()
+    assert hit.mean() >= 0.98, hit.mean()  # measured 0.989-0.992 (bench/results/margins.tsv)
     counts = pd.read_csv(motifs_dir / "instance_counts.tsv", sep="\t", index_col=0)
     assert set(counts.columns) == set(table["pattern"]) and counts.to_numpy().sum() == len(bed)
     assert (motifs_dir / "instances.png").read_bytes()[:4] == b"\x89PNG"

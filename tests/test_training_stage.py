@@ -23,9 +23,12 @@ def test_tiny_folds_are_trained_scored_and_pooled(tiny_run):
     assert list(metrics.columns) == ["task", "split", "fold", "metric", "value"]
     assert set(metrics.fold) == {"0", "1", "pooled"}
     pooled = metrics[metrics.fold == "pooled"].set_index("metric").value
-    # tiny (1,200 simulated peaks, 12 epochs) learns its planted sites: measured 0.87-0.90
-    assert pooled["auroc"] > 0.8
-    assert pooled["auprc"] > pooled["positive_fraction"] + 0.1
+    # Thresholds here and in the other tiny-run tests: the lowest of 4 runs (seeds 0-2, and
+    # seed 0 with AVX2 kernels) minus their range, from bench/margins.py
+    # (bench/results/margins.tsv). auROC measured 0.792-0.815, auPRC 0.325-0.339 above the
+    # positive fraction.
+    assert pooled["auroc"] >= 0.76
+    assert pooled["auprc"] >= pooled["positive_fraction"] + 0.3
     regions = pd.read_csv(res / "sequences/regions.tsv", sep="\t")
     n_test = ((regions[["split_0", "split_1"]] == "test").any(axis=1)).sum()
     assert pooled["n"] == n_test  # every region predicted once, by the model that never saw it

@@ -21,9 +21,10 @@ def test_site_breaking_snvs_rank_above_random_ones(table):
     assert breaks.sum() >= 20 and (~breaks).sum() >= 20
     # a broken site lowers the prediction: the more negative the lfc, the more likely a site
     auc = roc_auc_score(breaks, -table["lfc"])
-    assert auc >= 0.8, auc  # measured on tiny: see the assert message when it fails
+    assert auc >= 0.87, auc  # measured 0.916-0.956 over seeds and CPU kernels (margins.tsv)
     assert table.loc[breaks, "pvalue"].median() < table.loc[~breaks, "pvalue"].median()
-    assert (table.loc[breaks, "motif_hit"].notna()).mean() > 0.5
+    # measured 0.551-0.633 (bench/results/margins.tsv): sites the model barely uses get no hit
+    assert (table.loc[breaks, "motif_hit"].notna()).mean() >= 0.46
 
 
 def test_every_snv_is_scored_by_the_fold_that_never_saw_it(table, tiny_run):
