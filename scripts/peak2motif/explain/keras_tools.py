@@ -63,9 +63,12 @@ def _centred(logits):
     import keras
 
     k = int(logits.shape[-1])
-    layer = keras.layers.Dense(k, use_bias=False, trainable=False, name="centred_logits")
+    # in the logits' own dtype: a float32 layer would round a float64 copy's logits
+    dtype = keras.backend.standardize_dtype(logits.dtype)
+    layer = keras.layers.Dense(k, use_bias=False, trainable=False, name="centred_logits",
+                               dtype=dtype)
     out = layer(logits)
-    layer.set_weights([np.eye(k, dtype="float32") - np.full((k, k), 1.0 / k, "float32")])
+    layer.set_weights([(np.eye(k) - np.full((k, k), 1.0 / k)).astype(dtype)])
     return out
 
 
