@@ -29,9 +29,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -50,18 +48,6 @@ KERNELS = {
     "avx2": {"ONEDNN_MAX_CPU_ISA": "AVX2", "OPENBLAS_CORETYPE": "Haswell",
              "NUMBA_CPU_NAME": "haswell"},
 }
-
-
-def run_workflow(work: Path, config: Path, env: dict, cores: int = 2) -> tuple[int, float]:
-    t0 = time.perf_counter()
-    with open(work / "snakemake.log", "w") as log:
-        proc = subprocess.run(
-            [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
-             "--directory", str(work), "--configfile", str(config), "--cores", str(cores)],
-            stdout=log, stderr=subprocess.STDOUT, cwd=work,
-            env=dict(os.environ, **env,
-                     PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}"))
-    return proc.returncode, time.perf_counter() - t0
 
 
 def tiny_figures(work: Path) -> dict[str, float]:
@@ -109,7 +95,9 @@ def run_tiny(root: Path, seed: int, kernels: str) -> dict:
     cfg = yaml.safe_load((REPO / "tests/configs/tiny.yaml").read_text())
     cfg["training"]["seed"] = seed
     (work / "tiny.yaml").write_text(yaml.safe_dump(cfg))
-    rc, wall = run_workflow(work, work / "tiny.yaml", KERNELS[kernels])
+    from recovery import run_workflow
+
+    rc, wall = run_workflow(work, work / "tiny.yaml", 2, env=KERNELS[kernels])
     row = {"case": "tiny", "seed": seed, "kernels": kernels, "exit": rc, "wall_s": round(wall)}
     return row | (tiny_figures(work) if rc == 0 else {})
 
@@ -122,14 +110,8 @@ def run_realistic(root: Path, seed: int, kernels: str) -> dict:
     runs = root / f"realistic_seed{seed}_{kernels}"
     if runs.exists():
         shutil.rmtree(runs)
-    saved = dict(os.environ)
-    os.environ.update(KERNELS[kernels])
-    try:
-        work, wall, rc = recovery.run_case(case, RECOVERY, runs,
-                                           {"training": {"seed": seed}}, 2)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    work, wall, rc = recovery.run_case(case, RECOVERY, runs, {"training": {"seed": seed}}, 2,
+                                       env=KERNELS[kernels])
     row = {"case": "realistic", "seed": seed, "kernels": kernels, "exit": rc,
            "wall_s": round(wall)}
     if rc == 0:

@@ -86,22 +86,31 @@ def user_config(case_dir: Path, meta: dict, sets: dict) -> dict:
     return merge(cfg, sets)
 
 
-def run_case(case: recovery_data.Case, root: Path, runs: Path, sets: dict, cores: int
-             ) -> tuple[Path, float, int]:
+def run_workflow(work: Path, config: Path, cores: int, *targets: str,
+                 env: dict | None = None) -> tuple[int, float]:
+    """``snakemake --cores N`` in ``work`` with ``config`` (log: work/snakemake.log), as a user
+    would run it; the exit code and the wall seconds. Shared by the benchmarks."""
+    env = dict(os.environ, **(env or {}),
+               PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    t0 = time.perf_counter()
+    with open(work / "snakemake.log", "w") as log:
+        proc = subprocess.run(
+            [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+             "--directory", str(work), "--configfile", str(config), "--cores", str(cores),
+             "--rerun-incomplete", *targets],
+            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=work)
+    return proc.returncode, time.perf_counter() - t0
+
+
+def run_case(case: recovery_data.Case, root: Path, runs: Path, sets: dict, cores: int,
+             env: dict | None = None) -> tuple[Path, float, int]:
     case_dir = recovery_data.build_case(case, root, root / "cache")
     meta = yaml.safe_load((case_dir / "case.yaml").read_text())
     work = runs / case.name
     work.mkdir(parents=True, exist_ok=True)
     (work / "config.yaml").write_text(yaml.safe_dump(user_config(case_dir, meta, sets)))
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
-    t0 = time.perf_counter()
-    with open(work / "snakemake.log", "w") as log:
-        proc = subprocess.run(
-            [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
-             "--directory", str(work), "--configfile", str(work / "config.yaml"),
-             "--cores", str(cores), "--rerun-incomplete"],
-            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=work)
-    return work, time.perf_counter() - t0, proc.returncode
+    rc, seconds = run_workflow(work, work / "config.yaml", cores, env=env)
+    return work, seconds, rc
 
 
 def stage_seconds(work: Path, name: str) -> dict[str, float]:

@@ -35,8 +35,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import subprocess
 import sys
 import textwrap
 import time
@@ -51,6 +49,7 @@ sys.path.insert(0, str(REPO / "bench"))
 sys.path.insert(0, str(REPO / "scripts"))
 
 from extract import measure, write_genome  # noqa: E402
+from recovery import run_workflow  # noqa: E402
 
 N_CHROMS = 10
 WIDTH = 1000
@@ -97,17 +96,10 @@ def run_size(root: Path, genome: Path, n: int, cores: int, shard_regions: int
     }
     (work / "config.yaml").write_text(yaml.safe_dump(config))
     target = f"results/{name}/folds/0/contributions/shard_0.h5"
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
-    t0 = time.perf_counter()
-    with open(work / "snakemake.log", "w") as log:
-        proc = subprocess.run(
-            [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
-             "--directory", str(work), "--configfile", str(work / "config.yaml"),
-             "--cores", str(cores), "--rerun-incomplete", target],
-            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=work)
-    if proc.returncode:
+    rc, seconds = run_workflow(work, work / "config.yaml", cores, target)
+    if rc:
         raise SystemExit(f"workflow failed at {n} peaks; see {work / 'snakemake.log'}")
-    print(f"{n} peaks: {time.perf_counter() - t0:.0f} s wall ({shards} shards)", flush=True)
+    print(f"{n} peaks: {seconds:.0f} s wall ({shards} shards)", flush=True)
     return work, shards
 
 
