@@ -92,6 +92,29 @@ def test_selection_explains_positives_and_matched_negatives(toy):
     assert sum(len(s.explained["peaks"]) for s in shards) == len(rows)
 
 
+def test_shards_read_only_their_own_rows(toy, monkeypatch):
+    """A shard job selects on labels only and reads its own sequences (memory of the shard,
+    not of the fold): the same codes as slicing the whole selection, and no other row."""
+    paths = [toy["splits"][x] for x in ("train", "valid", "test")]
+    whole = att.select(paths, negatives_ratio=1.0, seed=0)
+    lazy = att.select(paths, negatives_ratio=1.0, seed=0, codes=False)
+    assert lazy.codes is None and len(lazy) == len(whole.codes)
+    assert att.gc_of_selection(lazy) == att.gc_fraction(whole.codes)
+    requested = []
+    blocks = att._blocks
+    monkeypatch.setattr(att, "_blocks", lambda path, rows, block=4096: (
+        requested.append(len(rows)) or blocks(path, rows, block=7)))
+    for k in range(3):
+        requested.clear()
+        part = att.read_codes(att.shard_of(lazy, k, 3))
+        ref = att.shard_of(whole, k, 3)
+        np.testing.assert_array_equal(part.codes, ref.codes)
+        np.testing.assert_array_equal(part.region_index, ref.region_index)
+        assert sum(requested) == len(ref.codes) < len(whole.codes)
+        for t in ref.explained:
+            np.testing.assert_array_equal(part.explained[t], ref.explained[t])
+
+
 def test_compute_contributions_writes_checked_arrays(toy):
     table, out = _run(toy, "default", {"negatives_ratio": 1.0})
     value = table.set_index("check")["value"]

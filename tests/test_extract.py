@@ -154,3 +154,41 @@ def test_bgzip_genome_reads_like_the_plain_one(fasta, tmp_path):
     bgz = np.vstack([c for _, c in iter_codes(packed, *args)])
     np.testing.assert_array_equal(bgz, plain)
     assert [decode(c) for c in bgz] == ["GTACGT", "GCCCCA"]
+
+
+def test_region_table_reads_like_pandas(tmp_path):
+    """Extraction reads regions.tsv without pandas (its import costs more than the reads):
+    the same columns and values as read_regions."""
+    from peak2motif.regions import read_regions
+    from peak2motif.regiontable import read_columns
+
+    regions = pd.DataFrame({
+        "chrom": ["chr10", "chr2", "1"], "start": [5, 0, 2_000_000_000],
+        "end": [55, 50, 2_000_000_050], "name": ["a", "b", "c"],
+        "kind": ["peak", "background", "shuffle"], "unit": ["chr10", "chr2:0-99", "1"],
+        "split_0": ["train", "valid", "test"], "peaks": [1.0, 0.0, float("nan")],
+        "other": [0.25, 1.5, 2.0]})
+    regions.to_csv(tmp_path / "r.tsv", sep="\t", index=False)
+    got, want = read_columns(tmp_path / "r.tsv"), read_regions(tmp_path / "r.tsv")
+    assert list(got) == list(want.columns)
+    for c in want.columns:
+        if want[c].dtype.kind in "if":
+            np.testing.assert_array_equal(got[c], want[c].to_numpy(got[c].dtype))
+        else:
+            assert got[c].tolist() == want[c].tolist()
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    ("", "empty"),
+    ("chrom\tstart\tend\tname\tkind\tunit\tpeaks\nc\t1\t2\tn\tpeak\tc\t1\n", "split_0"),
+    ("chrom\tstart\tend\tname\tkind\tunit\tsplit_0\nc\t1\t2\tn\tpeak\tc\n", "line 2 has 6"),
+    ("chrom\tstart\tend\tname\tkind\tunit\tsplit_0\nc\tx\t2\tn\tpeak\tc\ttrain\n",
+     "'start' is not numeric"),
+])
+def test_region_table_bad_input_names_the_file(tmp_path, text, says):
+    from peak2motif.regiontable import read_columns
+
+    (tmp_path / "r.tsv").write_text(text)
+    with pytest.raises(InputError, match=says) as e:
+        read_columns(tmp_path / "r.tsv")
+    assert "r.tsv" in str(e.value) and "prepare_regions" in str(e.value)

@@ -22,7 +22,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import h5py
 import numpy as np
@@ -32,7 +32,7 @@ from peak2motif import checks, contributions
 from peak2motif.config import with_defaults
 from peak2motif.errors import InputError
 from peak2motif.sequences import N_CODE, dinuc_shuffle_codes, one_hot
-from peak2motif.splitfiles import read_split
+from peak2motif.splitfiles import read_labels, read_region_index, split_info
 from peak2motif.utils import atomic_output
 
 log = logging.getLogger(__name__)
@@ -147,15 +147,24 @@ def references(codes: np.ndarray, region_index: np.ndarray, settings: dict, gc: 
 
 @dataclass
 class Selection:
-    """The sequences one job explains, and which of them each task explains."""
+    """The sequences one job explains, and which of them each task explains.
 
-    codes: np.ndarray  # (N, L) uint8
+    ``codes`` is None until :func:`read_codes` reads them: a job selects over the labels of
+    the whole fold (small), takes its shard, and reads only the shard's sequences.
+    """
+
+    codes: np.ndarray | None  # (N, L) uint8
     labels: np.ndarray  # (N, T)
     region_index: np.ndarray  # (N,)
     tasks: list[str]
     task_type: str
     explained: dict[str, np.ndarray]  # task -> rows (into the arrays above)
     positive: dict[str, np.ndarray]  # task -> bool per explained row
+    paths: list[str] = field(default_factory=list)  # the split files the rows come from
+    source: np.ndarray | None = None  # (N, 2): split file number and row in that file
+
+    def __len__(self) -> int:
+        return len(self.region_index)
 
 
 def explained_tasks(tasks: list[str], task_type: str) -> list[str]:
@@ -164,21 +173,27 @@ def explained_tasks(tasks: list[str], task_type: str) -> list[str]:
 
 
 def select(split_paths: list[str | os.PathLike], *, negatives_ratio: float, seed: int,
-           max_positives: int | None = None) -> Selection:
+           max_positives: int | None = None, codes: bool = True) -> Selection:
     """Positives of every task and a seeded sample of negatives from the given split files.
 
     A row is a positive of task t when its label is > 0 (any peak for regression); negatives
     are rows with no positive label (the background class for multiclass). Each task
     explains its positives (at most ``max_positives``, a seeded sample) and
-    ``ceil(negatives_ratio x positives)`` negatives; rows are in region order.
+    ``ceil(negatives_ratio x positives)`` negatives; rows are in region order. The choice
+    reads only labels and region rows; ``codes=False`` leaves the sequences unread (see
+    :func:`read_codes`).
     """
-    data = [read_split(p) for p in split_paths]
-    tasks, task_type = data[0].tasks, data[0].task_type
-    codes = np.concatenate([d.codes for d in data])
-    labels = np.concatenate([d.labels for d in data])
-    region_index = np.concatenate([d.region_index for d in data])
+    paths = [str(p) for p in split_paths]
+    info = split_info(paths[0])
+    tasks, task_type = info.tasks, info.task_type
+    labels = np.concatenate([read_labels(p) for p in paths])
+    rows_of = [read_region_index(p) for p in paths]
+    sizes = [len(r) for r in rows_of]
+    region_index = np.concatenate(rows_of)
+    source = np.column_stack([np.repeat(np.arange(len(paths)), sizes),
+                              np.concatenate([np.arange(n) for n in sizes])]).astype(np.int64)
     order = np.argsort(region_index, kind="stable")
-    codes, labels, region_index = codes[order], labels[order], region_index[order]
+    labels, region_index, source = labels[order], region_index[order], source[order]
     rng = np.random.default_rng([seed, 7])
     names = explained_tasks(tasks, task_type)
     cols = [tasks.index(t) for t in names]
@@ -197,26 +212,71 @@ def select(split_paths: list[str | os.PathLike], *, negatives_ratio: float, seed
         positive[t] = np.concatenate([np.ones(len(pos), bool), np.zeros(len(neg), bool)])[by]
     used = np.unique(np.concatenate(list(explained.values()))) if explained else np.zeros(
         0, np.int64)
-    remap = np.full(len(codes), -1, dtype=np.int64)
+    remap = np.full(len(labels), -1, dtype=np.int64)
     remap[used] = np.arange(len(used))
-    return Selection(codes[used], labels[used], region_index[used], tasks, task_type,
-                     {t: remap[r] for t, r in explained.items()}, positive)
+    sel = Selection(None, labels[used], region_index[used], tasks, task_type,
+                    {t: remap[r] for t, r in explained.items()}, positive, paths,
+                    source[used])
+    return read_codes(sel) if codes else sel
 
 
 def shard_of(sel: Selection, shard: int, n_shards: int) -> Selection:
     """Shard ``shard`` of ``n_shards``: contiguous blocks of rows in region order."""
     if not 0 <= shard < n_shards:
         raise ValueError(f"shard {shard} out of range for {n_shards} shards")
-    keep = np.array_split(np.arange(len(sel.codes)), n_shards)[shard]
-    remap = np.full(len(sel.codes), -1, dtype=np.int64)
+    keep = np.array_split(np.arange(len(sel)), n_shards)[shard]
+    remap = np.full(len(sel), -1, dtype=np.int64)
     remap[keep] = np.arange(len(keep))
     explained, positive = {}, {}
     for t, rows in sel.explained.items():
         inside = remap[rows] >= 0
         explained[t] = remap[rows[inside]]
         positive[t] = sel.positive[t][inside]
-    return Selection(sel.codes[keep], sel.labels[keep], sel.region_index[keep], sel.tasks,
-                     sel.task_type, explained, positive)
+    return Selection(None if sel.codes is None else sel.codes[keep], sel.labels[keep],
+                     sel.region_index[keep], sel.tasks, sel.task_type, explained, positive,
+                     sel.paths, None if sel.source is None else sel.source[keep])
+
+
+def _blocks(path: str, rows: np.ndarray, block: int = 4096):
+    """(positions in ``rows``, codes) of one split file, a block of file rows at a time."""
+    with h5py.File(path, "r") as h5:
+        ds = h5["codes"]
+        which = rows // block
+        for b in np.unique(which):
+            at = np.flatnonzero(which == b)
+            lo = int(b) * block
+            chunk = ds[lo:min(lo + block, ds.shape[0])]
+            yield at, chunk[rows[at] - lo]
+
+
+def read_codes(sel: Selection) -> Selection:
+    """``sel`` with its sequences read: only its own rows, a block at a time, so a shard's
+    memory is that of the shard, not of the fold."""
+    if sel.codes is not None:
+        return sel
+    length = split_info(sel.paths[0]).sequence_length if sel.paths else 0
+    codes = np.empty((len(sel), length), np.uint8)
+    for f, path in enumerate(sel.paths):
+        mine = np.flatnonzero(sel.source[:, 0] == f)
+        for at, chunk in _blocks(path, sel.source[mine, 1]):
+            codes[mine[at]] = chunk
+    sel.codes = codes
+    return sel
+
+
+def gc_of_selection(sel: Selection) -> float:
+    """:func:`gc_fraction` of every sequence of ``sel``, read a block at a time (integer
+    counts, so the value does not depend on the blocks)."""
+    if sel.codes is not None:
+        return gc_fraction(sel.codes) if len(sel.codes) else 0.5
+    gc = valid = 0
+    for f, path in enumerate(sel.paths):
+        mine = np.flatnonzero(sel.source[:, 0] == f)
+        for _, chunk in _blocks(path, sel.source[mine, 1]):
+            ok = chunk != N_CODE
+            valid += int(ok.sum())
+            gc += int(np.isin(chunk[ok], (1, 2)).sum())
+    return gc / valid if valid else 0.5
 
 
 # --- the job -----------------------------------------------------------------------------
@@ -327,10 +387,10 @@ def compute_contributions(
         raise InputError(f"unknown split(s) {unknown}", key="attribution: splits",
                          fix="use train, valid and/or test")
     sel = select([split_paths[x] for x in splits], negatives_ratio=s["negatives_ratio"],
-                 seed=s["seed"], max_positives=s["max_sequences"])
+                 seed=s["seed"], max_positives=s["max_sequences"], codes=False)
     # of the fold's whole selection, so that a fixed gc reference is the same in every shard
-    gc = gc_fraction(sel.codes) if len(sel.codes) else 0.5
-    sel = shard_of(sel, shard, s["shards"])
+    gc = gc_of_selection(sel) if s["reference"] != "dinuc_shuffle" else 0.5
+    sel = read_codes(shard_of(sel, shard, s["shards"]))
     model = keras.models.load_model(model_path, compile=False)
     logits = checks.keras_logits(model, one_hot(sel.codes), s["batch_size"] or 256) \
         if len(sel.codes) else np.zeros((0, len(sel.tasks)), np.float32)

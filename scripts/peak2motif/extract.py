@@ -15,15 +15,18 @@ import contextlib
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
-from peak2motif import sequences
+from peak2motif import regiontable, sequences
 from peak2motif.errors import InputError
 from peak2motif.genome import Genome
 from peak2motif.splitfiles import append_split, create_split
 from peak2motif.utils import atomic_output
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -86,21 +89,24 @@ def extract_sequences(
     Rows of kind ``shuffle`` are dinucleotide shuffles of the window, seeded by (seed, row).
     Returns the number of rows per split of each fold.
     """
-    from peak2motif.regions import label_columns, read_regions, split_columns
-
-    regions = read_regions(regions_path)
-    tasks = label_columns(regions)
-    folds = split_columns(regions)
+    names = regiontable.header(regions_path)
+    tasks = regiontable.label_names(names)
+    folds = regiontable.split_names(names)
     missing = [k for k in outputs if f"split_{k}" not in folds]
     if missing:
         raise InputError(f"regions.tsv has {len(folds)} fold(s), not fold(s) {missing}",
                          path=str(regions_path), fix="rerun prepare_regions")
-    labels_all = regions[tasks].to_numpy(dtype=np.float32)
-    width = int((regions["end"] - regions["start"]).iloc[0]) if len(regions) else 0
-    order = np.lexsort((regions["start"].to_numpy(), regions["chrom"].to_numpy()))
-    sub = regions.iloc[order]
-    shuffled = (sub["kind"] == "shuffle").to_numpy()
-    split_of = {k: sub[f"split_{k}"].to_numpy() for k in outputs}
+    # numpy only (pandas would cost more than reading the windows), and only these columns
+    regions = regiontable.read_columns(
+        regions_path, ["chrom", "start", "end", "kind", *tasks, *(f"split_{k}" for k in outputs)])
+    n = len(regions["chrom"])
+    labels_all = np.column_stack([regions[t] for t in tasks]).astype(np.float32) if tasks \
+        else np.zeros((n, 0), np.float32)
+    width = int(regions["end"][0] - regions["start"][0]) if n else 0
+    order = np.lexsort((regions["start"], regions["chrom"]))
+    chroms, starts, ends = (regions[c][order] for c in ("chrom", "start", "end"))
+    shuffled = regions["kind"][order] == "shuffle"
+    split_of = {k: regions[f"split_{k}"][order] for k in outputs}
     counts = {k: dict.fromkeys(out, 0) for k, out in outputs.items()}
     with contextlib.ExitStack() as stack:
         files = {}
@@ -112,8 +118,7 @@ def extract_sequences(
                     contextlib.closing(create_split(tmp, width, tasks, task_type,
                                                     chunk_rows=min(chunk_size, 1024))))
             files[k] = fold_files
-        for rows, codes in iter_codes(genome, sub["chrom"].to_numpy(), sub["start"].to_numpy(),
-                                      sub["end"].to_numpy(), chunk_size):
+        for rows, codes in iter_codes(genome, chroms, starts, ends, chunk_size):
             for j in np.flatnonzero(shuffled[rows]):
                 codes[j] = sequences.dinuc_shuffle_codes(
                     codes[j], np.random.RandomState(_row_seed(seed, int(order[rows[j]]))))

@@ -50,6 +50,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from peak2motif import regiontable
 from peak2motif.errors import InputError
 from peak2motif.extract import window_stats
 from peak2motif.genome import chromosome_lengths
@@ -74,25 +75,19 @@ def resolve_task_type(task: str, n_files: int) -> str:
 
 def split_columns(regions: pd.DataFrame) -> list[str]:
     """The ``split_k`` columns of a regions table, in fold order."""
-    cols = [c for c in regions.columns if c.startswith("split_") and c[6:].isdigit()]
-    return sorted(cols, key=lambda c: int(c[6:]))
+    return regiontable.split_names(list(regions.columns))
 
 
 def label_columns(regions: pd.DataFrame) -> list[str]:
     """The task (label) columns of a regions table."""
-    fixed = {"chrom", "start", "end", "name", "kind", "unit", *split_columns(regions)}
-    return [c for c in regions.columns if c not in fixed]
+    return regiontable.label_names(list(regions.columns))
 
 
 def read_regions(path: str | Path) -> pd.DataFrame:
     """Read ``regions.tsv`` (the contract above); InputError if it lacks a column."""
     regions = pd.read_csv(path, sep="\t", dtype={"chrom": str, "name": str, "kind": str,
                                                  "unit": str})
-    missing = [c for c in ("chrom", "start", "end", "name", "kind", "unit")
-               if c not in regions.columns]
-    if missing or not split_columns(regions):
-        raise InputError(f"missing columns {missing or ['split_0']}", path=str(path),
-                         fix="regions.tsv is written by prepare_regions; rerun that rule")
+    regiontable.check_columns(list(regions.columns), path)
     return regions
 
 
