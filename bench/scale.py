@@ -78,8 +78,8 @@ def write_peaks(path: Path, n: int, chrom_len: int, seed: int) -> None:
     df.to_csv(path, sep="\t", index=False, header=False)
 
 
-def run_size(root: Path, genome: Path, n: int, cores: int, shard_regions: int
-             ) -> tuple[Path, int]:
+def run_size(root: Path, genome: Path, n: int, cores: int, shard_regions: int,
+             data_only: bool = False) -> tuple[Path, int]:
     work = root / f"n{n}"
     work.mkdir(parents=True, exist_ok=True)
     peaks = work / "peaks.narrowPeak"
@@ -95,7 +95,8 @@ def run_size(root: Path, genome: Path, n: int, cores: int, shard_regions: int
         "attribution": {"shards": shards},
     }
     (work / "config.yaml").write_text(yaml.safe_dump(config))
-    target = f"results/{name}/folds/0/contributions/shard_0.h5"
+    target = (f"results/{name}/folds/0/sequences/train.h5" if data_only
+              else f"results/{name}/folds/0/contributions/shard_0.h5")
     rc, seconds = run_workflow(work, work / "config.yaml", cores, target)
     if rc:
         raise SystemExit(f"workflow failed at {n} peaks; see {work / 'snakemake.log'}")
@@ -121,8 +122,10 @@ def stage_rows(work: Path, n: int, shards: int) -> list[dict]:
     shard = work / "results" / name / "folds" / "0" / "contributions" / "shard_0.h5"
     import h5py
 
-    with h5py.File(shard) as h5:
-        explained = int(h5["codes"].shape[0])
+    explained = 0
+    if shard.exists():
+        with h5py.File(shard) as h5:
+            explained = int(h5["codes"].shape[0])
     res = work / "results" / name
     split_mb = sum(f.stat().st_size for f in (res / "folds" / "0" / "sequences").glob("*.h5"))
     split_mb /= 2**20
@@ -134,11 +137,11 @@ def stage_rows(work: Path, n: int, shards: int) -> list[dict]:
         "compute_contributions": split_mb,
     }
     for r in rows:
-        r["input_mb"] = round(input_mb[r["rule"]], 2)
-        # a shard reads its fold's split files whole (memory) but explains only its share
-        # (time): time is fitted on the share
-        r["time_input_mb"] = round(input_mb[r["rule"]] / (shards if r["rule"] ==
-                                                         "compute_contributions" else 1), 3)
+        # a shard reads and explains only its share of the split files: both are fitted on
+        # the share
+        share = shards if r["rule"] == "compute_contributions" else 1
+        r["input_mb"] = round(input_mb[r["rule"]] / share, 3)
+        r["time_input_mb"] = r["input_mb"]
         if r["rule"] == "compute_contributions":
             r["sequences"] = explained
             r["seq_per_s"] = round(explained / r["s"], 1) if explained > 0 else float("nan")
@@ -240,12 +243,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--genome-gb", type=float, default=1.0)
     ap.add_argument("--sizes", default="10000,30000,100000")
-    ap.add_argument("--shard-regions", type=int, default=2000)
+    ap.add_argument("--shard-regions", default="2000",
+                    help="regions per attribution shard: one value, or one per size")
     ap.add_argument("--modisco-seqlets", default="2000,5000,10000")
     ap.add_argument("--max-seqlets", type=int, default=20000)
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--root", default=str(REPO / "resources" / "scale"))
     ap.add_argument("--skip-workflow", action="store_true")
+    ap.add_argument("--data-only", action="store_true",
+                    help="run only the data stage (regions and split files) and write "
+                         "scale_data_<G>gb.tsv; no training, attribution, fit or plot")
     args = ap.parse_args()
 
     root = Path(args.root)
@@ -261,10 +268,20 @@ def main() -> None:
             write_genome(genome, N_CHROMS, chrom_len)
             print(f"genome {args.genome_gb} Gb written in {time.perf_counter() - t0:.0f} s")
         rows = []
-        for n in [int(s) for s in args.sizes.split(",")]:
-            work, shards = run_size(root, genome, n, args.cores, args.shard_regions)
+        sizes = [int(s) for s in args.sizes.split(",")]
+        per_shard = [int(s) for s in args.shard_regions.split(",")]
+        per_shard = per_shard * len(sizes) if len(per_shard) == 1 else per_shard
+        for n, shard_regions in zip(sizes, per_shard, strict=True):
+            work, shards = run_size(root, genome, n, args.cores, shard_regions, args.data_only)
             rows += stage_rows(work, n, shards)
         stages = pd.DataFrame(rows)
+        if args.data_only:
+            data = stages[stages["stage"] == "data"]
+            data.to_csv(out / f"scale_data_{args.genome_gb:g}gb.tsv", sep="\t", index=False)
+            total = data.groupby("peaks").agg(s=("s", "sum"), max_rss_mb=("max_rss_mb", "max"))
+            print(data.to_markdown(index=False))
+            print(f"data stage, {args.genome_gb:g} Gb genome:\n{total.to_markdown()}")
+            return
         stages.to_csv(out / "scale_stages.tsv", sep="\t", index=False)
         print(stages.to_markdown(index=False))
     elif (out / "scale_stages.tsv").exists():

@@ -18,6 +18,9 @@ rule compute_contributions:
         "logs/{dataset}/compute_contributions/{fold}_{shard}.log",
     benchmark:
         "benchmarks/{dataset}/compute_contributions/{fold}_{shard}.tsv"
+    # before evaluate_model and summarize_evaluation when cores are short: the motif stage
+    # waits for the contributions, nothing waits for the evaluation
+    priority: 1
     conda:
         "../envs/tensorflow.yaml"
     threads: setting("attribution", "threads")
@@ -46,6 +49,7 @@ rule crosscheck_contributions:
         "logs/{dataset}/crosscheck_contributions/{fold}.log",
     benchmark:
         "benchmarks/{dataset}/crosscheck_contributions/{fold}.tsv"
+    priority: 1
     conda:
         "../envs/tensorflow.yaml"
     threads: 1

@@ -116,8 +116,8 @@ def setting(*path):
 
 
 # Per rule: the line of peak2motif.resources it follows (fitted by bench/scale.py) and the
-# inputs whose size drives it. A compute_contributions job reads its fold's split files
-# whole (memory) and explains its shard's share of them (time).
+# inputs whose size drives it. A compute_contributions job reads and explains its shard's
+# share of its fold's split files (time and memory: only the labels are read whole).
 COST_DRIVERS = {
     "prepare_regions": ("prepare_regions", ("peaks",)),
     "extract_sequences": ("extract_sequences", ("regions",)),
@@ -131,7 +131,7 @@ COST_DRIVERS = {
 SHARDED_RULES = ("compute_contributions",)
 
 
-def _driver_mb(rulename, wildcards, input, what):
+def _driver_mb(rulename, wildcards, input):
     total = 0
     for name in COST_DRIVERS[rulename][1]:
         paths = getattr(input, name, [])
@@ -139,7 +139,7 @@ def _driver_mb(rulename, wildcards, input, what):
             if os.path.exists(path):
                 total += os.path.getsize(path)
     mb = total / 2**20
-    if rulename in SHARDED_RULES and what == "runtime":
+    if rulename in SHARDED_RULES:
         mb /= settings(wildcards.dataset)["attribution"]["shards"]
     return mb
 
@@ -156,7 +156,7 @@ def measured(rulename, what, override=None):
             if value is not None:
                 return value * 2 ** (attempt - 1)
         cost = COST_DRIVERS[rulename][0]
-        size = _driver_mb(rulename, wildcards, input, what)
+        size = _driver_mb(rulename, wildcards, input)
         return measured_costs.estimate(cost, size, attempt)[index]
 
     get.__name__ = f"{rulename}_{what}"

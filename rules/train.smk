@@ -137,7 +137,9 @@ rule evaluate_model:
         "benchmarks/{dataset}/evaluate_model/{fold}.tsv"
     conda:
         "../envs/tensorflow.yaml"
-    threads: setting("training", "threads")
+    # prediction only (seconds, mostly the TensorFlow import): one core, so that it runs
+    # beside crosscheck_contributions instead of after it
+    threads: 1
     resources:
         mem_mb=measured("evaluate_model", "mem_mb", ("training", "mem_mb")),
         runtime=30,

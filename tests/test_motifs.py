@@ -10,6 +10,9 @@ clusters, which the null must remove).
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import h5py
 import numpy as np
 import pandas as pd
@@ -17,6 +20,8 @@ import pytest
 from memelite.io import read_meme
 from peak2motif import motifs as M
 from peak2motif.errors import InputError
+
+REPO = Path(__file__).resolve().parents[1]
 
 GATA1, CTCF = "MA0035.4", "MA0139.2"
 # The schema defaults: the same filters must keep the planted motifs and drop all the junk.
@@ -394,3 +399,31 @@ def test_missing_task_is_named(tmp_path):
     _write_inputs(tmp_path, *noise(n=5, length=20), [])
     with pytest.raises(InputError, match="no contributions for task 'x'.*has peaks"):
         read_task(tmp_path / "contributions.h5", "x")
+
+
+def test_discover_motifs_lets_modisco_cache_its_kernels(tmp_path):
+    """TF-MoDISco-lite caches its numba kernels only when it can fork its compiling children,
+    which it cannot once numba's OpenMP pool runs; discover_motifs started the pool first,
+    so every run compiled in-process (13-15 s of the demo's 25 s job). In a fresh process,
+    the children must be forked (modisco's own record of it: ``_owner``)."""
+    import subprocess
+    import sys
+
+    onehot, hyp = noise(n=20, length=60)
+    _write_inputs(tmp_path, onehot, hyp, [])
+    script = f"""
+import os, sys
+sys.path.insert(0, {str(REPO / "scripts")!r})
+from peak2motif import motifs
+from modiscolite import precompile
+motifs.run_modisco = lambda onehot, hyp, **k: (None, None, list(range(len(onehot))))
+motifs.write_modisco = lambda *a, **k: None
+motifs.discover_motifs({str(tmp_path / "contributions.h5")!r}, {str(tmp_path / "m.h5")!r},
+                       {{}}, "peaks", threads=2)
+print("forked" if precompile._owner == os.getpid() else "not forked")
+"""
+    env = {**os.environ, "NUMBA_NUM_THREADS": "2", "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip().splitlines()[-1] == "forked", proc.stdout + proc.stderr[-2000:]

@@ -198,9 +198,15 @@ def discover_motifs(
 ) -> None:
     """Rule ``discover_motifs``: one task's positives in contributions.h5 -> modisco.h5."""
     import numba
+    from modiscolite import precompile
 
     from peak2motif.contributions import read_task
 
+    # TF-MoDISco-lite compiles its numba kernels into the cache in forked children, but only
+    # while forking is safe: before numba's OpenMP pool starts. Started after
+    # set_num_threads, it compiled every kernel in this process on every run (13-15 s of the
+    # demo's 25 s job) and cached none.
+    precompile.start()
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     c = read_task(contributions, task, positives_only=True)
     params = with_defaults("motifs", params)

@@ -9,8 +9,8 @@ killed for memory or time by the scheduler is resubmitted bigger when ``--retrie
 
 The line's argument is the size in MB of the input that drives the cost: the peak files
 (prepare_regions), regions.tsv (extract_sequences), the fold's split files (train_model,
-evaluate_model, and compute_contributions's memory: a shard reads them whole) and their share
-per shard (compute_contributions's time).
+evaluate_model) and their share per shard (compute_contributions: a shard reads only its own
+sequences).
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ import math
 # rule: (MB fixed, MB per input MB, seconds fixed, seconds per input MB), fitted by
 # bench/scale.py (its "fit" table) on this machine kind: 2 cores, no GPU.
 COSTS: dict[str, tuple[float, float, float, float]] = {
-    "prepare_regions": (120.8, 34.931, 1.4, 1.8158),
-    "extract_sequences": (86.9, 6.974, 0.52, 0.089),
+    "prepare_regions": (120.9, 34.918, 1.4, 1.8158),
+    "extract_sequences": (87.0, 6.97, 0.52, 0.089),
     "train_model": (844.3, 0.477, 23.11, 0.9305),
-    "compute_contributions": (820.7, 8.776, 0.0, 18.4628),
+    "compute_contributions": (2760.0, 45.784, 3.76, 12.713),
 }
 
 MEM_MARGIN = 1.5  # peak RSS varies with the allocator and the data; ask for half as much again
