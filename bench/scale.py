@@ -25,6 +25,14 @@ Usage::
 
     .venv/bin/python bench/scale.py                       # data/train/attribution + modisco
     .venv/bin/python bench/scale.py --sizes 10000,30000 --modisco-seqlets 2000,5000
+    .venv/bin/python bench/scale.py --genome-gb 3 --sizes 100000 --data-only \
+        --root /abs/path/resources/scale3g     # the data stage alone on a 3 Gb genome
+    .venv/bin/python bench/scale.py --sizes 100000 --whole   # the whole workflow, defaults
+
+``--whole`` runs everything at default settings (a config of ``genome`` + ``peaks`` only:
+200-bp windows, early stopping, one attribution shard, every region explained, motifs,
+instances, the bigWig track) and writes every job's wall s and peak RSS to
+``bench/results/scale_whole.tsv``.
 
 Writes ``bench/results/scale_stages.tsv``, ``bench/results/scale_modisco.tsv``, the fitted
 lines of ``peak2motif.resources`` (``bench/results/scale_fit.tsv``) and a log-log plot
@@ -76,6 +84,30 @@ def write_peaks(path: Path, n: int, chrom_len: int, seed: int) -> None:
     df["q"] = -1
     df["summit"] = WIDTH // 2
     df.to_csv(path, sep="\t", index=False, header=False)
+
+
+def run_whole(root: Path, genome: Path, n: int, cores: int) -> list[dict]:
+    """The whole workflow at default settings (a config of ``genome`` + ``peaks`` only: 200-bp
+    windows, early stopping, one shard, every region explained, motifs, instances, the
+    track), every job's wall s and peak RSS."""
+    work = root / f"whole_n{n}"
+    work.mkdir(parents=True, exist_ok=True)
+    peaks = work / "peaks.narrowPeak"
+    if not peaks.exists():
+        write_peaks(peaks, n, int(genome.stat().st_size / N_CHROMS * 60 / 61), seed=n)
+    name = f"whole_{n}"
+    config = {"datasets": {name: {"genome": str(genome), "peaks": str(peaks)}}}
+    (work / "config.yaml").write_text(yaml.safe_dump(config))
+    rc, seconds = run_workflow(work, work / "config.yaml", cores)
+    print(f"whole workflow, {n} peaks: exit {rc}, {seconds:.0f} s wall", flush=True)
+    rows = []
+    for f in sorted((work / "benchmarks" / name).rglob("*.tsv")):
+        b = pd.read_csv(f, sep="\t").iloc[-1]
+        rows.append({"peaks": n, "job": str(f.relative_to(work / "benchmarks" / name))[:-4],
+                     "s": round(float(b["s"]), 1), "max_rss_mb": round(float(b["max_rss"]))})
+    rows.append({"peaks": n, "job": "(whole run, snakemake)", "s": round(seconds, 1),
+                 "max_rss_mb": float("nan"), "exit": rc})
+    return rows
 
 
 def run_size(root: Path, genome: Path, n: int, cores: int, shard_regions: int,
@@ -250,6 +282,9 @@ def main() -> None:
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--root", default=str(REPO / "resources" / "scale"))
     ap.add_argument("--skip-workflow", action="store_true")
+    ap.add_argument("--whole", action="store_true",
+                    help="run the whole workflow at default settings at each size and write "
+                         "scale_whole.tsv (every job's time and memory); nothing else")
     ap.add_argument("--data-only", action="store_true",
                     help="run only the data stage (regions and split files) and write "
                          "scale_data_<G>gb.tsv; no training, attribution, fit or plot")
@@ -269,6 +304,13 @@ def main() -> None:
             print(f"genome {args.genome_gb} Gb written in {time.perf_counter() - t0:.0f} s")
         rows = []
         sizes = [int(s) for s in args.sizes.split(",")]
+        if args.whole:
+            for n in sizes:
+                rows += run_whole(root, genome, n, args.cores)
+            whole = pd.DataFrame(rows)
+            whole.to_csv(out / "scale_whole.tsv", sep="\t", index=False)
+            print(whole.to_markdown(index=False))
+            return
         per_shard = [int(s) for s in args.shard_regions.split(",")]
         per_shard = per_shard * len(sizes) if len(per_shard) == 1 else per_shard
         for n, shard_regions in zip(sizes, per_shard, strict=True):
