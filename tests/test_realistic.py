@@ -37,9 +37,10 @@ def test_every_planted_motif_is_recovered_and_nothing_else(judged):
 
 def test_the_model_and_its_contributions_are_good(judged):
     result, _, _ = judged
-    # measured on this case at default settings (see BENCHMARKS.md, recovery suite)
-    assert result["test_auroc"] >= 0.80, result
-    assert result["interp_auroc"] >= 0.85, result
+    # BENCHMARKS.md "Margins": seeds 0-2 and AVX2 kernels gave 0.929-0.944 and 0.890-0.916;
+    # thresholds are the lowest minus the range
+    assert result["test_auroc"] >= 0.91, result
+    assert result["interp_auroc"] >= 0.86, result
 
 
 def test_every_check_passed(judged):
