@@ -156,11 +156,15 @@ def test_bgzip_genome_reads_like_the_plain_one(fasta, tmp_path):
     assert [decode(c) for c in bgz] == ["GTACGT", "GCCCCA"]
 
 
-def test_region_table_reads_like_pandas(tmp_path):
+@pytest.mark.parametrize("block_lines", [65536, 2])
+def test_region_table_reads_like_pandas(tmp_path, monkeypatch, block_lines):
     """Extraction reads regions.tsv without pandas (its import costs more than the reads):
-    the same columns and values as read_regions."""
+    the same columns and values as read_regions, in one block of lines or several."""
+    from peak2motif import regiontable
     from peak2motif.regions import read_regions
     from peak2motif.regiontable import read_columns
+
+    monkeypatch.setattr(regiontable, "BLOCK_LINES", block_lines)
 
     regions = pd.DataFrame({
         "chrom": ["chr10", "chr2", "1"], "start": [5, 0, 2_000_000_000],

@@ -17,6 +17,7 @@ from peak2motif.errors import InputError
 
 REQUIRED = ("chrom", "start", "end", "name", "kind", "unit")
 FIX = "regions.tsv is written by prepare_regions; rerun that rule"
+BLOCK_LINES = 65536  # lines split into field objects at a time (bounds memory)
 
 
 def split_names(columns: list[str]) -> list[str]:
@@ -53,9 +54,10 @@ def read_columns(path: str | Path, columns: list[str] | None = None
     arrays: ``start`` and ``end`` int64, labels float32 (an empty field is NaN), the others
     str.
 
-    The whole file is split into fields by one ``bytes.split`` (newlines turned into tabs),
-    and each column is a strided slice of that list: no Python loop over the lines. The
-    field count of every line is checked first, with numpy over the bytes.
+    Blocks of lines are split into fields by one ``bytes.split`` each (newlines turned into
+    tabs), and each column is a strided slice of a block's fields: no Python loop over the
+    lines, and only one block's field objects at a time. The field count of every line is
+    checked first, with numpy over the bytes.
     """
     data = Path(path).read_bytes().replace(b"\r\n", b"\n")
     if not data.strip():
@@ -65,22 +67,30 @@ def read_columns(path: str | Path, columns: list[str] | None = None
     head_end = data.index(b"\n")
     header = data[:head_end].decode().split("\t")
     check_columns(header, path)
-    body = data[head_end + 1:]
+    body = memoryview(data)[head_end + 1:]
     buf = np.frombuffer(body, dtype=np.uint8)
     seps = np.flatnonzero((buf == 9) | (buf == 10))  # every field ends at one
-    ends = np.flatnonzero(buf[seps] == 10)  # the fields that end a line
+    newline = buf[seps] == 10
+    ends = np.flatnonzero(newline)  # the fields that end a line
     per_line = np.diff(ends, prepend=-1)
     bad = np.flatnonzero(per_line != len(header))
     if len(bad):
         raise InputError(f"line {int(bad[0]) + 2} has {int(per_line[bad[0]])} fields, the "
                          f"header {len(header)}", path=str(path), fix=FIX)
-    fields = body.replace(b"\n", b"\t").split(b"\t")[:-1] if len(ends) else []
+    line_ends = seps[newline]  # byte offset of each line's newline
+    wanted = [(k, name) for k, name in enumerate(header) if columns is None or name in columns]
+    parts: dict[str, list[np.ndarray]] = {name: [] for _, name in wanted}
+    lo = 0
+    for last in range(BLOCK_LINES - 1, len(line_ends) + BLOCK_LINES - 1, BLOCK_LINES):
+        hi = int(line_ends[min(last, len(line_ends) - 1)]) + 1
+        fields = bytes(body[lo:hi]).replace(b"\n", b"\t").split(b"\t")[:-1]
+        for k, name in wanted:
+            parts[name].append(np.array(fields[k::len(header)], dtype=bytes))
+        lo = hi
     labels = set(label_names(header))
     out = {}
-    for k, name in enumerate(header):
-        if columns is not None and name not in columns:
-            continue
-        raw = np.array(fields[k::len(header)], dtype=bytes)
+    for _, name in wanted:
+        raw = np.concatenate(parts.pop(name)) if len(line_ends) else np.zeros(0, bytes)
         try:
             if name in ("start", "end"):
                 out[name] = raw.astype(np.int64) if len(raw) else np.zeros(0, np.int64)
