@@ -150,6 +150,20 @@ def test_early_stopping_restores_the_best_epoch(splits):
         np.testing.assert_array_equal(got, want)
 
 
+def test_every_epoch_is_logged_to_the_rule_log(splits, caplog):
+    """Keras's own progress goes to stdout (Snakemake's output), so the rule's log gets one
+    line per epoch from the logger, with the monitored metric."""
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="peak2motif.train"):
+        _, history = train_model(splits["train"], splits["valid"],
+                                 with_defaults("model", SMALL_MODEL), training(epochs=3))
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch ")]
+    assert [line.split(" (")[0] for line in lines] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
+    assert all("val_auroc" in line for line in lines)
+    assert len(history) == 3
+
+
 def test_interrupted_run_resumes_from_its_checkpoint(splits, tmp_path):
     model_cfg = with_defaults("model", SMALL_MODEL)
     cfg = training(epochs=4, early_stopping={"enabled": True, "patience": 10})

@@ -40,6 +40,7 @@ import os
 import shutil
 import signal
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -676,9 +677,27 @@ def monitored(monitor: str, task_type: str) -> str:
     return monitor
 
 
+class EpochLog(keras.callbacks.Callback):
+    """One line per finished epoch in the rule's log (Keras prints its own progress to
+    stdout, which reaches Snakemake's output or the SLURM job's, not the rule's log)."""
+
+    def __init__(self, epochs: int):
+        super().__init__()
+        self.epochs = epochs
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        metrics = ", ".join(f"{k} {float(v):.4g}" for k, v in (logs or {}).items())
+        log.info("epoch %d/%d (%.1f s): %s", epoch + 1, self.epochs,
+                 time.perf_counter() - self.t0, metrics)
+
+
 def _callbacks(tc: Mapping, state: Mapping | None, task_type: str = "binary"):
     resumed = (state or {}).get("callbacks", {})
-    callbacks: list[keras.callbacks.Callback] = [keras.callbacks.TerminateOnNaN(raise_error=True)]
+    callbacks: list[keras.callbacks.Callback] = [keras.callbacks.TerminateOnNaN(raise_error=True),
+                                                 EpochLog(tc["epochs"])]
     stateful: dict[str, _Resumable] = {}
     esc = tc["early_stopping"]
     monitor = monitored(esc["monitor"], task_type)
