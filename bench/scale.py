@@ -86,15 +86,20 @@ def write_peaks(path: Path, n: int, chrom_len: int, seed: int) -> None:
     df.to_csv(path, sep="\t", index=False, header=False)
 
 
-def run_whole(root: Path, genome: Path, n: int, cores: int) -> list[dict]:
-    """The whole workflow at default settings (a config of ``genome`` + ``peaks`` only: 200-bp
-    windows, early stopping, one shard, every region explained, motifs, instances, the
-    track), every job's wall s and peak RSS."""
-    work = root / f"whole_n{n}"
+def size_folder(work: Path, genome: Path, n: int) -> tuple[Path, Path]:
+    """``work``, made, and its ``n`` random peaks (written once, seeded by ``n``)."""
     work.mkdir(parents=True, exist_ok=True)
     peaks = work / "peaks.narrowPeak"
     if not peaks.exists():
         write_peaks(peaks, n, int(genome.stat().st_size / N_CHROMS * 60 / 61), seed=n)
+    return work, peaks
+
+
+def run_whole(root: Path, genome: Path, n: int, cores: int) -> list[dict]:
+    """The whole workflow at default settings (a config of ``genome`` + ``peaks`` only: 200-bp
+    windows, early stopping, one shard, every region explained, motifs, instances, the
+    track), every job's wall s and peak RSS."""
+    work, peaks = size_folder(root / f"whole_n{n}", genome, n)
     name = f"whole_{n}"
     config = {"datasets": {name: {"genome": str(genome), "peaks": str(peaks)}}}
     (work / "config.yaml").write_text(yaml.safe_dump(config))
@@ -112,11 +117,7 @@ def run_whole(root: Path, genome: Path, n: int, cores: int) -> list[dict]:
 
 def run_size(root: Path, genome: Path, n: int, cores: int, shard_regions: int,
              data_only: bool = False) -> tuple[Path, int]:
-    work = root / f"n{n}"
-    work.mkdir(parents=True, exist_ok=True)
-    peaks = work / "peaks.narrowPeak"
-    if not peaks.exists():
-        write_peaks(peaks, n, int(genome.stat().st_size / N_CHROMS * 60 / 61), seed=n)
+    work, peaks = size_folder(root / f"n{n}", genome, n)
     name = f"scale_{n}"
     # Regions = peaks + about as many negatives; a shard holds about shard_regions of them.
     shards = max(1, math.ceil(2 * n / shard_regions))

@@ -121,10 +121,16 @@ def fixed_reference(kind: str, length: int, gc: float = 0.41) -> np.ndarray:
     return np.tile(np.asarray(rows[kind], dtype=np.float32), (length, 1))
 
 
+def _gc_counts(codes: np.ndarray) -> tuple[int, int]:
+    """(G or C bases, A/C/G/T bases) in ``codes``."""
+    valid = codes != N_CODE
+    return int(np.isin(codes[valid], (1, 2)).sum()), int(valid.sum())
+
+
 def gc_fraction(codes: np.ndarray) -> float:
     """GC fraction of the A/C/G/T bases in ``codes``."""
-    valid = codes != N_CODE
-    return float(np.isin(codes[valid], (1, 2)).mean()) if valid.any() else 0.5
+    gc, valid = _gc_counts(codes)
+    return gc / valid if valid else 0.5
 
 
 def references(codes: np.ndarray, region_index: np.ndarray, settings: dict, gc: float
@@ -249,6 +255,14 @@ def _blocks(path: str, rows: np.ndarray, block: int = 4096):
             yield at, chunk[rows[at] - lo]
 
 
+def _selected_blocks(sel: Selection):
+    """(rows of ``sel``, their codes), read from its split files a block at a time."""
+    for f, path in enumerate(sel.paths):
+        mine = np.flatnonzero(sel.source[:, 0] == f)
+        for at, chunk in _blocks(path, sel.source[mine, 1]):
+            yield mine[at], chunk
+
+
 def read_codes(sel: Selection) -> Selection:
     """``sel`` with its sequences read: only its own rows, a block at a time, so a shard's
     memory is that of the shard, not of the fold."""
@@ -256,10 +270,8 @@ def read_codes(sel: Selection) -> Selection:
         return sel
     length = split_info(sel.paths[0]).sequence_length if sel.paths else 0
     codes = np.empty((len(sel), length), np.uint8)
-    for f, path in enumerate(sel.paths):
-        mine = np.flatnonzero(sel.source[:, 0] == f)
-        for at, chunk in _blocks(path, sel.source[mine, 1]):
-            codes[mine[at]] = chunk
+    for rows, chunk in _selected_blocks(sel):
+        codes[rows] = chunk
     sel.codes = codes
     return sel
 
@@ -268,14 +280,11 @@ def gc_of_selection(sel: Selection) -> float:
     """:func:`gc_fraction` of every sequence of ``sel``, read a block at a time (integer
     counts, so the value does not depend on the blocks)."""
     if sel.codes is not None:
-        return gc_fraction(sel.codes) if len(sel.codes) else 0.5
+        return gc_fraction(sel.codes)
     gc = valid = 0
-    for f, path in enumerate(sel.paths):
-        mine = np.flatnonzero(sel.source[:, 0] == f)
-        for _, chunk in _blocks(path, sel.source[mine, 1]):
-            ok = chunk != N_CODE
-            valid += int(ok.sum())
-            gc += int(np.isin(chunk[ok], (1, 2)).sum())
+    for _, chunk in _selected_blocks(sel):
+        g, v = _gc_counts(chunk)
+        gc, valid = gc + g, valid + v
     return gc / valid if valid else 0.5
 
 

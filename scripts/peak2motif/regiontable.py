@@ -81,8 +81,8 @@ def read_columns(path: str | Path, columns: list[str] | None = None
     wanted = [(k, name) for k, name in enumerate(header) if columns is None or name in columns]
     parts: dict[str, list[np.ndarray]] = {name: [] for _, name in wanted}
     lo = 0
-    for last in range(BLOCK_LINES - 1, len(line_ends) + BLOCK_LINES - 1, BLOCK_LINES):
-        hi = int(line_ends[min(last, len(line_ends) - 1)]) + 1
+    for first in range(0, len(line_ends), BLOCK_LINES):
+        hi = int(line_ends[min(first + BLOCK_LINES, len(line_ends)) - 1]) + 1
         fields = bytes(body[lo:hi]).replace(b"\n", b"\t").split(b"\t")[:-1]
         for k, name in wanted:
             parts[name].append(np.array(fields[k::len(header)], dtype=bytes))
