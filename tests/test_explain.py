@@ -210,6 +210,40 @@ def test_shuffle_keeps_n_and_segment_dinucleotides():
                                2).tolist() == [[N_CODE] * 10] * 2
 
 
+def _deeplift_per_run(codes: np.ndarray, rng, n: int) -> np.ndarray:
+    """The shuffle as deeplift 0.6.13 makes it: its ``dinuc_shuffle`` on each N-free run."""
+    from deeplift.dinuc_shuffle import dinuc_shuffle
+    from peak2motif.sequences import _runs, codes_from_one_hot
+
+    out = np.repeat(codes[None], n, axis=0)
+    for a, b in _runs(codes):
+        shuffled = np.asarray(dinuc_shuffle(one_hot(codes[a:b]), n, rng))
+        out[:, a:b] = codes_from_one_hot(shuffled.reshape(n, b - a, 4))
+    return out
+
+
+@pytest.mark.parametrize("walks", ["python", "batched"])
+@pytest.mark.parametrize("kind", ["RandomState", "Generator"])
+def test_batched_shuffles_are_deeplifts_exactly(walks, kind, monkeypatch):
+    # dinuc_shuffles replaces deeplift's per-base Python walk; the references (and so every
+    # stored contribution) must not change: the same draws in the same order, the same arrays.
+    from peak2motif import sequences
+
+    monkeypatch.setattr(sequences, "BATCHED_WALKS", 10**9 if walks == "python" else 0)
+    make = np.random.RandomState if kind == "RandomState" else np.random.default_rng
+    g = np.random.default_rng(5)
+    for trial in range(40):
+        length, rows, n = int(g.integers(1, 90)), int(g.integers(1, 8)), int(g.integers(1, 5))
+        codes = g.integers(0, int(g.integers(1, 5)), (rows, length)).astype(np.uint8)
+        codes[g.random((rows, length)) < 0.3 * g.random()] = N_CODE
+        seeds = g.integers(0, 2**31, rows).tolist()
+        got = sequences.dinuc_shuffles(codes, [make(s) for s in seeds], n)
+        want = np.stack([_deeplift_per_run(c, make(s), n)
+                         for c, s in zip(codes, seeds, strict=True)])
+        np.testing.assert_array_equal(got, want, err_msg=f"trial {trial}")
+        np.testing.assert_array_equal(dinuc_shuffle_codes(codes[0], make(seeds[0]), n), want[0])
+
+
 def _moving_n_shuffle(codes: np.ndarray, rng, n: int) -> np.ndarray:
     """The shuffle as it was: deeplift's on the whole one-hot sequence, N a fifth letter."""
     from deeplift.dinuc_shuffle import dinuc_shuffle

@@ -9,7 +9,7 @@ stage calibrates its motif calls against them.
 
 References are made per sequence from a seed of (``seed``, region row), so the numbers do not
 depend on how the regions are sharded. Dinucleotide shuffles keep N in place
-(:func:`peak2motif.sequences.dinuc_shuffle_codes`).
+(:func:`peak2motif.sequences.dinuc_shuffles`).
 
 The method (``attribution.method``) comes from :mod:`peak2motif.explain`; every method
 returns the same arrays. The checks run on the arrays that are written
@@ -31,7 +31,7 @@ import pandas as pd
 from peak2motif import checks, contributions
 from peak2motif.config import with_defaults
 from peak2motif.errors import InputError
-from peak2motif.sequences import N_CODE, dinuc_shuffle_codes, one_hot
+from peak2motif.sequences import N_CODE, dinuc_shuffles, one_hot
 from peak2motif.splitfiles import read_labels, read_region_index, split_info
 from peak2motif.utils import atomic_output
 
@@ -70,10 +70,9 @@ def shuffled_references(codes: np.ndarray, region_index: np.ndarray, n: int,
     -------
     ``(N, n, L)`` uint8; N positions stay N.
     """
-    out = np.empty((len(codes), n, codes.shape[1]), dtype=np.uint8)
-    for i, (row, region) in enumerate(zip(codes, region_index, strict=True)):
-        out[i] = dinuc_shuffle_codes(row, _region_rng(seed, int(region)), n)
-    return out
+    if len(codes) != len(region_index):
+        raise ValueError(f"{len(codes)} sequences but {len(region_index)} region rows")
+    return dinuc_shuffles(codes, (_region_rng(seed, int(r)) for r in region_index), n)
 
 
 def dinucleotide_counts(codes: np.ndarray) -> np.ndarray:

@@ -119,9 +119,11 @@ def extract_sequences(
                                                     chunk_rows=min(chunk_size, 1024))))
             files[k] = fold_files
         for rows, codes in iter_codes(genome, chroms, starts, ends, chunk_size):
-            for j in np.flatnonzero(shuffled[rows]):
-                codes[j] = sequences.dinuc_shuffle_codes(
-                    codes[j], np.random.RandomState(_row_seed(seed, int(order[rows[j]]))))
+            js = np.flatnonzero(shuffled[rows])
+            if len(js):  # one call for the chunk: the walks run side by side
+                codes[js] = sequences.dinuc_shuffles(codes[js], (
+                    np.random.RandomState(_row_seed(seed, int(order[rows[j]]))) for j in js),
+                    1)[:, 0]
             index = order[rows]
             for k, fold_files in files.items():
                 for split, h5 in fold_files.items():
