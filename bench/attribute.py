@@ -70,6 +70,41 @@ def ceiling_functions(logits, onehot: np.ndarray, batch: int):
     return (lambda: grad_x_input(x).numpy()), (lambda: forward(x).numpy())
 
 
+def fresh_job(folder: str, threads: int) -> dict:
+    """Run :func:`job_main` in a new process; its timings."""
+    import json
+    import subprocess
+
+    out = subprocess.run([sys.executable, __file__, "--job", folder, "--threads", str(threads)],
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def job_main(folder: str, threads: int) -> None:
+    """What an attribution job does first: import, load the model, explain (two chunks)."""
+    import json
+
+    t0 = time.perf_counter()
+    import keras
+    import tensorflow as tf
+    from peak2motif.explain import explain
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    data = np.load(Path(folder, "job.npz"))
+    t1 = time.perf_counter()
+    model = keras.models.load_model(Path(folder, "model.h5"), compile=False)
+    t2 = time.perf_counter()
+    out = explain(model, data["onehot"], data["refs"])
+    t3 = time.perf_counter()
+    again = explain(model, data["onehot"], data["refs"])  # the job's next chunk
+    t4 = time.perf_counter()
+    assert again.diagnostics["prepared_reused"]
+    print(json.dumps({"import": t1 - t0, "load": t2 - t1, "total": t3 - t1,
+                      "setup": out.diagnostics["setup_seconds"],
+                      "first": out.diagnostics["first_call_seconds"], "second_chunk": t4 - t3}))
+
+
 def default_model_section(args, tf_import: float) -> None:
     import keras
     from peak2motif import checks
@@ -109,6 +144,10 @@ def default_model_section(args, tf_import: float) -> None:
     forward = batch / best["forward"]
     pairs = b * r / best["deeplift"]
     rate = {True: pairs, False: b * r / best["unfused"]}
+
+    # --- a job's fixed cost, each in a fresh process (as a Snakemake job starts) -------------
+    np.savez(Path(tmp, "job.npz"), onehot=onehot[: args.small], refs=refs[: args.small])
+    jobs = [fresh_job(tmp, args.threads) for _ in range(args.fresh_jobs)]
 
     # --- end to end -------------------------------------------------------------------------
     rows = []
@@ -161,6 +200,13 @@ def default_model_section(args, tf_import: float) -> None:
           f"pairs/s = {pairs / ceiling:.2f}x the ceiling per pair "
           f"({pairs / r:,.0f} seq/s with hypothetical contributions); without the fused "
           f"kernels (fuse=False) {rate[False]:,.0f} pairs/s = {rate[False] / ceiling:.2f}x")
+    print(f"fixed cost of a job, each a fresh process, {args.small} sequences (beyond scoring "
+          f"{args.small * r:,} pairs at the step's rate above; TF import apart):")
+    for j in jobs:
+        chunk = j["second_chunk"] - args.small * r / rate[True]
+        print(f"  {j['total'] - args.small * r / rate[True]:.2f} s: load {j['load']:.2f}, "
+              f"clone+trace+compile {j['setup']:.2f}, first call {j['first']:.2f} "
+              f"(TF import {j['import']:.2f}); a second chunk of the job: {chunk:+.2f} s")
     print(f"{'method':22s} {'seqs':>6s} {'seconds':>8s} {'seq/s':>7s} {'fixed s':>8s}  notes")
     for name, n, wall, fixed, note in rows:
         print(f"{name:22s} {n:6d} {wall:8.1f} {n / wall:7.0f} {fixed:8.2f}  {note}")
@@ -254,7 +300,15 @@ def main() -> None:
     ap.add_argument("--bpnet", type=int, default=200, help="sequences for the BPNet-like model")
     ap.add_argument("--dilated", type=int, default=8)
     ap.add_argument("--ig", type=int, default=50, help="sequences for integrated gradients")
+    ap.add_argument("--fresh-jobs", type=int, default=3,
+                    help="fresh processes measuring a job's fixed cost")
+    ap.add_argument("--sections", default="default,bpnet,ig",
+                    help="comma-separated: default, bpnet, ig")
+    ap.add_argument("--job", help=argparse.SUPPRESS)  # internal: one fresh job (fresh_job)
     args = ap.parse_args()
+    if args.job:
+        job_main(args.job, args.threads)
+        return
 
     t0 = time.perf_counter()
     import keras  # noqa: F401
@@ -264,10 +318,15 @@ def main() -> None:
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
-    default_model_section(args, tf_import)
-    bpnet = bpnet_section(args)
-    ig_section(args)
-    print(f"\nshap DeepExplainer on the BPNet-like model: {shap_attempt(*bpnet)}")
+    sections = args.sections.split(",")
+    if "default" in sections:
+        default_model_section(args, tf_import)
+    if "bpnet" in sections:
+        bpnet = bpnet_section(args)
+    if "ig" in sections:
+        ig_section(args)
+    if "bpnet" in sections:
+        print(f"\nshap DeepExplainer on the BPNet-like model: {shap_attempt(*bpnet)}")
     print(f"\nload average at end: {os.getloadavg()[0]:.2f}")
 
 

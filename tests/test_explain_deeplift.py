@@ -283,3 +283,30 @@ def test_hidden_softmax_is_refused():
     x = one_hot(random_codes(2, 20))
     with pytest.raises(InputError, match="softmax"):
         explain(model, x, x[:, None])
+
+
+# --- fixed cost: prepared once per model --------------------------------------------------
+
+
+def test_later_chunks_reuse_the_step_and_follow_changed_weights():
+    # A job explains chunk after chunk with one model: the clone and step are made once. A
+    # Conv1D with a built-in relu is split into a copy of its linear part, whose weights must
+    # follow the model's when it changes between calls.
+    import tensorflow as tf
+
+    inp = keras.Input((LENGTH, 4))
+    h = keras.layers.Conv1D(8, 5, activation="relu")(inp)
+    h = keras.layers.Dense(1)(keras.layers.GlobalAveragePooling1D()(h))
+    model = keras.Model(inp, keras.layers.Activation("sigmoid", name="output")(h))
+    codes = random_codes(10, LENGTH, seed=5)
+    x, refs = one_hot(codes), one_hot(shuffled(codes, 2))
+    first, second = explain(model, x, refs), explain(model, x, refs)
+    assert not first.diagnostics["prepared_reused"] and second.diagnostics["prepared_reused"]
+    np.testing.assert_array_equal(second.hypothetical, first.hypothetical)
+    model.set_weights([w * 1.5 + 0.05 for w in model.get_weights()])
+    third = explain(model, x, refs)
+    assert third.diagnostics["prepared_reused"]
+    logits = logit_model(model)(tf.constant(x), training=False).numpy()[:, 0]
+    assert np.abs(logits - first.logit).max() > 0.1
+    np.testing.assert_allclose(third.logit, logits, rtol=1e-5, atol=1e-5)
+    assert third.summation_errors().max() < 1e-5

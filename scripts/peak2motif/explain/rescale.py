@@ -322,6 +322,25 @@ def rescale_clone(logits_model, n_refs: int, eps: float = EPS, band: float = 0.0
         recursive=True)
 
 
+def _all_layers(model):
+    """The layers of ``model``, those of nested models included."""
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from _all_layers(layer)
+
+
+def refresh_weights(clone) -> None:
+    """Copy the source layers' current weights into the clone's split Conv/Dense layers.
+
+    Every other layer of a :func:`rescale_clone` is the model's own object, so it follows a
+    change of the model's weights (training after a first explanation) by itself.
+    """
+    for layer in _all_layers(clone):
+        if isinstance(layer, LinearThenRescale) and layer.built:
+            layer.linear.set_weights(layer.source.get_weights())
+
+
 def deeplift_step(clone, n_refs: int, task_index: int, batch: int, length: int,
                   jit_compile: bool = False):
     """One compiled DeepLIFT call over ``batch`` sequences and their ``batch*n_refs`` refs.
