@@ -230,6 +230,7 @@ def test_batched_shuffles_are_deeplifts_exactly(walks, kind, monkeypatch):
     from peak2motif import sequences
 
     monkeypatch.setattr(sequences, "BATCHED_WALKS", 10**9 if walks == "python" else 0)
+    monkeypatch.setattr(sequences, "SHUFFLE_BLOCK", 3)  # several blocks share the generators
     make = np.random.RandomState if kind == "RandomState" else np.random.default_rng
     g = np.random.default_rng(5)
     for trial in range(40):
@@ -242,6 +243,8 @@ def test_batched_shuffles_are_deeplifts_exactly(walks, kind, monkeypatch):
                          for c, s in zip(codes, seeds, strict=True)])
         np.testing.assert_array_equal(got, want, err_msg=f"trial {trial}")
         np.testing.assert_array_equal(dinuc_shuffle_codes(codes[0], make(seeds[0]), n), want[0])
+    with pytest.raises(ValueError, match="more sequences than random generators"):
+        sequences.dinuc_shuffles(np.zeros((3, 10), np.uint8), [make(0)], 2)
 
 
 def _moving_n_shuffle(codes: np.ndarray, rng, n: int) -> np.ndarray:

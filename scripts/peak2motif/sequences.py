@@ -94,7 +94,7 @@ def dinuc_shuffles(codes: np.ndarray, rngs, n: int) -> np.ndarray:
     the same order, so the same shuffles. deeplift walks each shuffle base by base in Python
     (about 0.9 ms a sequence of 200 bp with 10 shuffles); here only the draws are per
     sequence, and the walks of all runs and shuffles advance together, one NumPy step per
-    position.
+    position. Working memory is about 3 bytes per base of the output.
 
     deeplift's algorithm, per run: for each base present (in sorted order) the list of
     positions that follow one of its occurrences (the last position excluded); for each
@@ -103,84 +103,101 @@ def dinuc_shuffles(codes: np.ndarray, rngs, n: int) -> np.ndarray:
     base and repeatedly moves to the next unused entry of the current base's list.
     """
     codes = np.asarray(codes, dtype=np.uint8)
-    rows, length = codes.shape
     out = np.repeat(codes[:, None], n, axis=1)
-    units = []  # (row, start, end, chars, tokens, offsets, lists of every shuffle)
     rngs = iter(rngs)
-    for row in range(rows):
+    for lo in range(0, len(codes), SHUFFLE_BLOCK):  # bounds the working memory
+        _shuffle_block(codes[lo:lo + SHUFFLE_BLOCK], rngs, n, out[lo:lo + SHUFFLE_BLOCK], lo)
+    return out
+
+
+# Rows shuffled together: enough walks for NumPy's steps to pay, little working memory (about
+# 3 bytes per base of their shuffles: 15 MB at 1 kb with 10 shuffles).
+SHUFFLE_BLOCK = 512
+
+
+def _shuffle_block(codes: np.ndarray, rngs, n: int, out: np.ndarray, first: int) -> None:
+    """:func:`dinuc_shuffles` of one block of rows into ``out`` (``first``: its first row)."""
+    rows = len(codes)
+    runs = [_runs(row) for row in codes]
+    units = [(r, a, b) for r in range(rows) for a, b in runs[r]]
+    sizes = np.array([b - a for _, a, b in units], dtype=np.int64)
+    # units in order of decreasing length (slot), so that the walks still going are a prefix
+    slot = np.empty(len(units), np.int64)
+    slot[np.argsort(-sizes, kind="stable")] = np.arange(len(units))
+    width = int(sizes.max()) if len(units) else 1
+    tokens = np.zeros((len(units), width), np.uint8)
+    offsets = np.zeros((len(units), 4), np.int32)
+    lists = np.zeros((len(units) * n, max(width - 1, 1)),
+                     np.int16 if width <= np.iinfo(np.int16).max else np.int32)
+    chars_of = [None] * len(units)
+    u = 0
+    for r in range(rows):
         rng = next(rngs, None)
         if rng is None:
-            raise ValueError(f"{rows} sequences but only {row} random generators")
-        for a, b in _runs(codes[row]):
-            chars, tokens = np.unique(codes[row, a:b], return_inverse=True)
-            follows = tokens[:-1]
-            order = np.argsort(follows, kind="stable")  # positions grouped by base, in order
-            cur = order + 1
-            sizes = np.bincount(follows, minlength=len(chars))
-            offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-            lists = np.empty((n, b - a - 1), dtype=np.int64)
+            raise ValueError(f"more sequences than random generators (only {first + r})")
+        for a, b in runs[r]:
+            s = slot[u]
+            chars_of[s], tok = np.unique(codes[r, a:b], return_inverse=True)
+            follows = tok[:-1]
+            cur = np.argsort(follows, kind="stable") + 1  # positions grouped by base, in order
+            counts = np.bincount(follows, minlength=len(chars_of[s]))
+            off = np.concatenate([[0], np.cumsum(counts)[:-1]])
+            tokens[s, :b - a], offsets[s, :len(off)] = tok, off
             # rng.shuffle of a list's view permutes it as deeplift's x[rng.permutation(k - 1)]
             # does, with the same draws; lists of 0 or 1 movable entries draw nothing
-            views = [cur[o:o + k - 1] for o, k in zip(offsets.tolist(), sizes.tolist(),
-                                                       strict=True) if k > 2]
+            views = [cur[o:o + k - 1] for o, k in zip(off.tolist(), counts.tolist(),
+                                                      strict=True) if k > 2]
             for i in range(n):
                 for view in views:
                     rng.shuffle(view)
-                lists[i] = cur
-            units.append((row, a, b, chars, tokens, offsets, lists))
-    if not units:
-        return out
-    _walk(out, units, n)
-    return out
+                lists[s * n + i, :b - a - 1] = cur
+            u += 1
+    if units:
+        walks = _walk(tokens, offsets, lists, np.repeat(sizes[np.argsort(-sizes, kind="stable")],
+                                                         n), n)
+        for (r, a, b), s in zip(units, slot.tolist(), strict=True):
+            out[r, :, a:b] = chars_of[s][walks[s * n:(s + 1) * n, :b - a]]
 
 
 # Below this many walks, walking each in Python is faster than NumPy steps over all of them.
 BATCHED_WALKS = 64
 
 
-def _walk(out: np.ndarray, units: list, n: int) -> None:
-    """The walks of every (run, shuffle) of :func:`dinuc_shuffles`, all at once."""
-    if len(units) * n < BATCHED_WALKS:
-        for r, a, b, chars, tok, off, lst in units:
-            tok, off = tok.tolist(), off.tolist()
-            for i in range(n):
-                nxt, used = lst[i].tolist(), [0] * len(off)
-                at, walk = 0, [tok[0]]
-                for _ in range(b - a - 1):
-                    t = tok[at]
-                    at = nxt[off[t] + used[t]]
-                    used[t] += 1
-                    walk.append(tok[at])
-                out[r, i, a:b] = chars[walk]
-        return
-    units.sort(key=lambda u: u[2] - u[1], reverse=True)  # longest first: active = a prefix
-    sizes = np.array([u[2] - u[1] for u in units for _ in range(n)])
-    count, width = len(sizes), int(sizes[0])
-    tokens = np.zeros((count, width), np.int32)
-    lists = np.zeros((count, width), np.int32)
-    offsets = np.zeros((count, 4), np.int32)
-    for j, (_, a, b, _, tok, off, lst) in enumerate(units):
-        rows = slice(j * n, (j + 1) * n)
-        tokens[rows, :b - a], lists[rows, :b - a - 1] = tok, lst
-        offsets[rows, :len(off)] = off
-    # flat views: unit u's row starts at u * width (tokens, lists) and u * 4 (per base)
-    tokens, lists, base4 = tokens.ravel(), lists.ravel(), np.arange(count) * 4
-    offsets = offsets.ravel()
-    row = np.arange(count) * width
-    used = np.zeros(count * 4, np.int32)
-    at = row.copy()  # flat position of the current base of each walk
-    result = np.zeros((count, width), np.int32)
-    result[:, 0] = tokens[row]
+def _walk(tokens, offsets, lists, sizes, n: int) -> np.ndarray:
+    """The walks of :func:`dinuc_shuffles`: ``(walks, width)`` tokens, walk ``w`` being
+    shuffle ``w % n`` of unit ``w // n``; ``sizes`` (non-increasing) their lengths."""
+    count, width = len(sizes), tokens.shape[1]
+    result = np.zeros((count, width), np.uint8)
+    if count < BATCHED_WALKS:
+        for w, size in enumerate(sizes.tolist()):
+            tok, off = tokens[w // n].tolist(), offsets[w // n].tolist()
+            nxt, used, at = lists[w].tolist(), [0, 0, 0, 0], 0
+            walk = [tok[0]]
+            for _ in range(size - 1):
+                t = tok[at]
+                at = nxt[off[t] + used[t]]
+                used[t] += 1
+                walk.append(tok[at])
+            result[w, :size] = walk
+        return result
+    # flat views: walk w reads unit w // n's tokens and offsets and its own list and counters
+    unit = np.arange(count) // n
+    tokens_f, offsets_f, lists_f = tokens.ravel(), offsets.ravel(), lists.ravel()
+    t_base, o_base = unit * width, unit * 4
+    l_base, u_base = np.arange(count) * lists.shape[1], np.arange(count) * 4
+    used = np.zeros(count * 4, np.int64)
+    at = np.zeros(count, np.int64)  # position of each walk's current base in its run
+    result[:, 0] = tokens_f[t_base]
     active = np.searchsorted(-sizes, -np.arange(width), side="left")  # walks with sizes > j
     for j in range(1, width):
         k = active[j]
-        slot = base4[:k] + tokens[at[:k]]
-        nxt = row[:k] + lists[row[:k] + offsets[slot] + used[slot]]
-        used[slot] += 1
+        t = tokens_f[t_base[:k] + at[:k]]
+        counter = u_base[:k] + t
+        nxt = lists_f[l_base[:k] + offsets_f[o_base[:k] + t] + used[counter]]
+        used[counter] += 1
         at[:k] = nxt
-        result[:k, j] = tokens[nxt]
-    for j, (r, a, b, chars, *_) in enumerate(units):
-        out[r, :, a:b] = chars[result[j * n:(j + 1) * n, :b - a]]
+        result[:k, j] = tokens_f[t_base[:k] + nxt]
+    return result
 
 
 def reverse_complement(x: np.ndarray) -> np.ndarray:
