@@ -122,8 +122,9 @@ def _shuffle_block(codes: np.ndarray, rngs, n: int, out: np.ndarray, first: int)
     units = [(r, a, b) for r in range(rows) for a, b in runs[r]]
     sizes = np.array([b - a for _, a, b in units], dtype=np.int64)
     # units in order of decreasing length (slot), so that the walks still going are a prefix
+    by_length = np.argsort(-sizes, kind="stable")
     slot = np.empty(len(units), np.int64)
-    slot[np.argsort(-sizes, kind="stable")] = np.arange(len(units))
+    slot[by_length] = np.arange(len(units))
     width = int(sizes.max()) if len(units) else 1
     tokens = np.zeros((len(units), width), np.uint8)
     offsets = np.zeros((len(units), 4), np.int32)
@@ -153,8 +154,7 @@ def _shuffle_block(codes: np.ndarray, rngs, n: int, out: np.ndarray, first: int)
                 lists[s * n + i, :b - a - 1] = cur
             u += 1
     if units:
-        walks = _walk(tokens, offsets, lists, np.repeat(sizes[np.argsort(-sizes, kind="stable")],
-                                                         n), n)
+        walks = _walk(tokens, offsets, lists, np.repeat(sizes[by_length], n), n)
         for (r, a, b), s in zip(units, slot.tolist(), strict=True):
             out[r, :, a:b] = chars_of[s][walks[s * n:(s + 1) * n, :b - a]]
 

@@ -53,10 +53,9 @@ def _prepared(model, task_index, r, b, length, eps, band, fuse, jit_compile):
     key = (r, eps, band, fuse)
     if key not in _LAST["clones"]:
         logits = logit_model(model)
-        chosen = band
-        if chosen is None:
-            chosen = FLOAT32_BAND if np.dtype(logits.inputs[0].dtype) == np.float32 else 0.0
-        _LAST["clones"][key] = (logits, rescale.rescale_clone(logits, r, eps, chosen, fuse))
+        if band is None:
+            band = FLOAT32_BAND if np.dtype(logits.inputs[0].dtype) == np.float32 else 0.0
+        _LAST["clones"][key] = (logits, rescale.rescale_clone(logits, r, eps, band, fuse))
     else:  # weights copied into the clone (not shared) follow the model's current ones
         rescale.refresh_weights(_LAST["clones"][key][1])
     logits, clone = _LAST["clones"][key]
