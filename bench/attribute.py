@@ -205,7 +205,7 @@ def default_model_section(args, tf_import: float) -> None:
     for j in jobs:
         chunk = j["second_chunk"] - args.small * r / rate[True]
         print(f"  {j['total'] - args.small * r / rate[True]:.2f} s: load {j['load']:.2f}, "
-              f"clone+trace+compile {j['setup']:.2f}, first call {j['first']:.2f} "
+              f"clone+trace {j['setup']:.2f}, first call (compilation) {j['first']:.2f} "
               f"(TF import {j['import']:.2f}); a second chunk of the job: {chunk:+.2f} s")
     print(f"{'method':22s} {'seqs':>6s} {'seconds':>8s} {'seq/s':>7s} {'fixed s':>8s}  notes")
     for name, n, wall, fixed, note in rows:
