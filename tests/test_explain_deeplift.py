@@ -310,3 +310,63 @@ def test_later_chunks_reuse_the_step_and_follow_changed_weights():
     assert np.abs(logits - first.logit).max() > 0.1
     np.testing.assert_allclose(third.logit, logits, rtol=1e-5, atol=1e-5)
     assert third.summation_errors().max() < 1e-5
+
+
+# --- the fused kernels -------------------------------------------------------------------------
+
+
+def _near_pairs(n_refs: int = 3, rows: tuple = (9, 5), seed: int = 0) -> np.ndarray:
+    """A ``concat([x, refs])`` batch of pre-activations: 4 sequences, each reference within
+    1e-7 to 1 of its sequence, pairs on both sides of 0 and across it (many near it)."""
+    rng = np.random.default_rng(seed)
+    zx = rng.normal(size=(4, *rows)) * 10.0 ** rng.uniform(-4, 0.5, size=(4, *rows))
+    gap = rng.choice([-1, 1], size=(4, n_refs, *rows)) * 10.0 ** rng.uniform(
+        -7, 0, size=(4, n_refs, *rows))
+    zr = (zx[:, None] + gap).reshape(-1, *rows)
+    return np.concatenate([zx, zr]).astype(np.float32)
+
+
+def _multipliers(fn, z, band: float, fuse: bool = True) -> np.ndarray:
+    import tensorflow as tf
+    from peak2motif.explain import rescale
+
+    return rescale._rescale_core(fn, 3, rescale.EPS, band, fuse)(tf.constant(z))[1].numpy()
+
+
+@pytest.mark.parametrize("layer", [None, {}, {"max_value": 1.0}, {"threshold": 0.3}])
+def test_relu_secant_is_already_what_the_band_would_give(layer):
+    # The band is skipped for ReLU (one kernel's passes fewer to compile and run) because its
+    # float32 secant is exactly 0 or 1 wherever the band applies. Here the band is forced by
+    # hiding the activation behind a lambda; the multipliers must not change at all.
+    from peak2motif.explain import rescale
+
+    fn = keras.activations.relu if layer is None else keras.layers.ReLU(**layer)
+    assert rescale._secant_exact(fn)
+    z = _near_pairs()
+    np.testing.assert_array_equal(_multipliers(fn, z, 1e-2),
+                                  _multipliers(lambda t: fn(t), z, 1e-2))
+
+
+def test_leaky_relu_keeps_the_band():
+    # With a negative slope the float32 secant of two nearby negative inputs is not exactly the
+    # slope, so the band changes multipliers: the comparison above can fail, and does here.
+    from peak2motif.explain import rescale
+
+    fn = keras.layers.ReLU(negative_slope=0.1)
+    assert not rescale._secant_exact(fn) and not rescale._secant_exact(keras.activations.elu)
+    z = _near_pairs()
+    assert (_multipliers(fn, z, 1e-2) != _multipliers(fn, z, 0.0)).any()
+
+
+@pytest.mark.parametrize("fuse", [True, False])
+def test_kernels_give_the_same_with_unknown_shapes(fuse):
+    # Inside a traced step every shape is static and the kernel uses Python ints for them;
+    # with unknown batch and length it takes them from tf.shape: the same values either way.
+    import tensorflow as tf
+    from peak2motif.explain import rescale
+
+    z = _near_pairs()
+    core = rescale._rescale_core(keras.activations.exponential, 3, rescale.EPS, 1e-2, fuse)
+    unknown = tf.function(core, input_signature=[tf.TensorSpec((None, None, 5), tf.float32)])
+    for a, b in zip(core(tf.constant(z)), unknown(tf.constant(z)), strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())

@@ -91,7 +91,8 @@ def run(model, onehot: np.ndarray, refs: np.ndarray, *, task_index: int = 0,
         ``FLOAT32_BAND`` for float32 models, 0 (the plain secant) for float64 ones.
     fuse
         Compute each activation's values and multipliers in one XLA-compiled kernel: 2-3x
-        faster per call on CPU, for about 0.5 s more of compilation in the first call.
+        faster per call on CPU; a fresh job's fixed cost was 0.04 s higher with it
+        (BENCHMARKS.md).
     jit_compile
         Compile the whole step with XLA (slower on CPU: XLA's convolutions are not oneDNN's).
 

@@ -71,9 +71,43 @@ def _activation_name(fn) -> str:
     return getattr(fn, "__name__", type(fn).__name__).lower()
 
 
+def _batch(z, n_refs: int):
+    """B of a ``concat([x, refs])`` batch: static when the batch size is (in a traced step)."""
+    rows = z.shape[0]
+    return rows // (n_refs + 1) if rows is not None else tf.shape(z)[0] // (n_refs + 1)
+
+
 def _split(z, n_refs: int):
-    b = tf.shape(z)[0] // (n_refs + 1)
+    b = _batch(z, n_refs)
     return z[:b], z[b:], b
+
+
+def _rows_of(z, lead: list):
+    """The shape ``lead + z.shape[1:]``: Python ints where the row shape is static (fewer ops
+    to trace and to compile than ``tf.shape``)."""
+    rows = z.shape[1:]
+    if rows.is_fully_defined():
+        return lead + list(rows)
+    return tf.concat([lead, tf.shape(z)[1:]], 0)
+
+
+def _abs(t):
+    """``|t|`` as ``max(t, -t)`` (the same values). XLA lowers TF's ``Abs`` through a
+    per-op MLIR legalisation, whose set-up made up much of each fused kernel's compile time."""
+    return tf.maximum(t, -t)
+
+
+def _secant_exact(fn) -> bool:
+    """Whether ``fn``'s float32 secant is exact wherever the band would replace it.
+
+    ReLU (without a negative slope) has slope 0 or 1 on each side of its kink: between two
+    points on the same side, ``(f(z_x) - f(z_r)) / (z_x - z_r)`` is exactly 0 or 1, the value
+    the band would put there, and across the kink the band does not apply. Skipping the band
+    for it leaves every multiplier as it is and saves compiling and running its passes.
+    """
+    if fn is keras.activations.relu:
+        return True
+    return isinstance(fn, keras.layers.ReLU) and not fn.negative_slope
 
 
 def _derivative(fn, z):
@@ -98,26 +132,27 @@ def _rescale_core(fn, n_refs: int, eps: float, band: float, fuse: bool):
     ``z`` once when ``fuse`` (2-3x faster on CPU).
     """
 
+    band = 0.0 if _secant_exact(fn) else band
+
     def core(z):
-        zx, zr, b = _split(z, n_refs)
-        pair_shape = tf.concat([[b, n_refs], tf.shape(zr)[1:]], 0)
-        zr = tf.reshape(zr, pair_shape)
-        yr, slope = _derivative(fn, zr)
-        yx = fn(zx)
-        zx = tf.expand_dims(zx, 1)  # the sequence broadcast over its R references
+        y, slope = _derivative(fn, z)  # one call for the sequences and the references
+        b = _batch(z, n_refs)
+        # the sequence (b, 1, ...) broadcast over its references (b, R, ...)
+        zx, yx, sx = (tf.expand_dims(t[:b], 1) for t in (z, y, slope))
+        zr, yr, sr = (tf.reshape(t[b:], _rows_of(z, [-1, n_refs])) for t in (z, y, slope))
         dz = zx - zr
-        small = tf.abs(dz) < eps
-        secant = (tf.expand_dims(yx, 1) - yr) / tf.where(small, tf.ones_like(dz), dz)
-        multiplier = tf.where(small, slope, secant)
+        small = _abs(dz) < eps
+        secant = (yx - yr) / tf.where(small, tf.constant(1, dz.dtype), dz)  # no batch-size 1s
+        multiplier = tf.where(small, sr, secant)
         if band:
-            near = tf.abs(dz) < band * (1 + tf.maximum(tf.abs(zx), tf.abs(zr)))
-            slope_x = _derivative(fn, zx)[1]
-            smooth = tf.abs(slope_x - slope) <= 0.5 * tf.maximum(tf.abs(slope_x), tf.abs(slope))
+            near = _abs(dz) < band * (1 + tf.maximum(_abs(zx), _abs(zr)))
+            smooth = _abs(sx - sr) <= 0.5 * tf.maximum(_abs(sx), _abs(sr))
             middle = _derivative(fn, (zx + zr) / 2)[1]
             multiplier = tf.where(near & smooth & ~small, middle, multiplier)
-        rows = tf.shape(z)[1:]
-        y = tf.concat([yx, tf.reshape(yr, tf.concat([[-1], rows], 0))], 0)
-        m = tf.concat([tf.zeros_like(yx), tf.reshape(multiplier, tf.concat([[-1], rows], 0))], 0)
+        # zeros on the sequence rows by padding: a zeros_like of their static shape was folded
+        # into a constant that large, copied during compilation
+        pad = [[b, 0]] + [[0, 0]] * (z.shape.rank - 1)
+        m = tf.pad(tf.reshape(multiplier, _rows_of(z, [-1])), pad)
         return y, m
 
     # autograph=False: no Python control flow on tensors here, and it only costs trace time
@@ -360,7 +395,8 @@ def deeplift_step(clone, n_refs: int, task_index: int, batch: int, length: int,
 
     @tf.function(input_signature=spec, jit_compile=jit_compile, autograph=False)
     def step(x, refs):
-        with tf.GradientTape() as tape:
+        # only the references are watched: no gradients of the weights are traced
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(refs)
             logits = clone(tf.concat([x, refs], 0), training=False)[:, task_index]
             logit_ref = logits[batch:]
