@@ -139,10 +139,8 @@ def default_model_section(args, tf_import: float, fresh: tuple[str, list[dict]])
     import keras
     from peak2motif import checks
     from peak2motif.attribution import shuffled_references
-    from peak2motif.config import with_defaults
     from peak2motif.deeplift_compat import run_deeplift
     from peak2motif.explain import explain, logit_model, rescale
-    from peak2motif.model import build_model
     from peak2motif.sequences import one_hot
 
     length, r, n_large = 200, args.refs, args.large
@@ -152,10 +150,9 @@ def default_model_section(args, tf_import: float, fresh: tuple[str, list[dict]])
     ref_codes = shuffled_references(codes, np.arange(len(codes)), r, seed=0)
     t_shuffle = time.perf_counter() - t0
     onehot, refs = one_hot(codes), one_hot(ref_codes)
-    model = build_model(with_defaults("model"), length, 1, "binary", seed=0)
-    tmp = tempfile.mkdtemp(prefix="bench_attribute_")
-    h5 = Path(tmp, "model.h5")
-    model.save(h5)
+    folder, jobs = fresh
+    h5 = Path(folder, "model.h5")  # the default model, written for the fresh jobs
+    model = keras.models.load_model(h5, compile=False)
 
     # --- the ceiling and the compiled DeepLIFT step, interleaved --------------------------
     logits = logit_model(model)
@@ -175,7 +172,6 @@ def default_model_section(args, tf_import: float, fresh: tuple[str, list[dict]])
     pairs = b * r / best["deeplift"]
     rate = {True: pairs, False: b * r / best["unfused"]}
     # the same jobs again, now started from this process after its TF computations
-    folder, jobs = fresh
     late = [fresh_job(folder, args.threads) for _ in range(args.fresh_jobs)]
 
     # --- end to end -------------------------------------------------------------------------

@@ -136,10 +136,10 @@ def _rescale_core(fn, n_refs: int, eps: float, band: float, fuse: bool):
 
     def core(z):
         y, slope = _derivative(fn, z)  # one call for the sequences and the references
-        b = _batch(z, n_refs)
+        b, pairs = _batch(z, n_refs), _rows_of(z, [-1, n_refs])
         # the sequence (b, 1, ...) broadcast over its references (b, R, ...)
         zx, yx, sx = (tf.expand_dims(t[:b], 1) for t in (z, y, slope))
-        zr, yr, sr = (tf.reshape(t[b:], _rows_of(z, [-1, n_refs])) for t in (z, y, slope))
+        zr, yr, sr = (tf.reshape(t[b:], pairs) for t in (z, y, slope))
         dz = zx - zr
         small = _abs(dz) < eps
         secant = (yx - yr) / tf.where(small, tf.constant(1, dz.dtype), dz)  # no batch-size 1s
