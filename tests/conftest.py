@@ -19,7 +19,9 @@ def run_snakemake(
 ) -> subprocess.CompletedProcess:
     """Run the workflow's Snakefile with ``workdir`` as working directory.
 
-    The venv's bin folder goes first on PATH so that rule scripts use the same Python.
+    The venv's bin folder goes first on PATH so that rule scripts use the same Python. The
+    run has umask 022, the common default, whatever the caller's: the tests that results are
+    readable by group and others must not depend on who runs them.
     """
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
            "--directory", str(workdir)]
@@ -27,7 +29,7 @@ def run_snakemake(
         cmd += ["--configfile", str(configfile)]
     cmd += list(args)
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=workdir)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=workdir, umask=0o022)
     if check and proc.returncode != 0:
         raise AssertionError(
             f"snakemake {' '.join(args)} failed ({proc.returncode}):\n"

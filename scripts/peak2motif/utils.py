@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,13 +28,25 @@ def setup_logging(log_path: str | os.PathLike | None, level: int = logging.INFO)
 def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
 
-    A crash or an exception leaves no half-written file that a rerun could trust.
+    A crash or an exception leaves no half-written file that a rerun could trust. The file
+    gets the mode a plain ``open(path, "w")`` would give it (``0o666`` less the umask, and
+    the folder's default ACL): the temporary file is created by ``os.open`` with mode
+    ``0o666``, so the kernel applies the umask itself. ``tempfile.mkstemp`` would make it
+    0600, unreadable to the rest of a lab on a shared cluster; and reading the umask with
+    ``os.umask`` means setting it, which races with other threads.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp_path = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            os.close(os.open(tmp_path, flags, 0o666))
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise FileExistsError(f"no free temporary name beside {path}")
     try:
         yield tmp_path
         os.replace(tmp_path, path)
