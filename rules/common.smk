@@ -20,7 +20,7 @@ os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(".snakemake", "numba").resolve
 
 from peak2motif import explain
 from peak2motif import resources as measured_costs
-from peak2motif.config import check_config, dataset_settings, load_schema
+from peak2motif.config import check_config, dataset_settings, dataset_vcf, load_schema
 from peak2motif.errors import InputError
 from peak2motif.provenance import dataset_config as resolved_dataset_config
 from peak2motif.regions import resolve_task_type
@@ -81,8 +81,8 @@ SIMULATIONS = list(config.get("simulate", {}))
 
 @cache
 def settings(name):
-    """The data/model/training/attribution/motifs sections of dataset `name`: the top-level
-    sections with the dataset's own overrides merged in, defaults filled in, checked."""
+    """The data/model/training/attribution/motifs/variants sections of dataset `name`:
+    the top-level ones with the dataset's overrides merged in, defaults in, checked."""
     try:
         out = dataset_settings(config, name, load_schema(SCHEMA))
         method = explain.check_method(out["model"], out["attribution"]["method"])
@@ -217,7 +217,8 @@ def _check_inputs_exist():
     for name, ds in config["datasets"].items():
         files = [("genome", ds["genome"])]
         files += [(f"peaks: {t}", p) for t, p in peak_files(name).items()]
-        files += [(key, ds[key]) for key in ("blacklist", "variants") if ds.get(key)]
+        files += [("blacklist", ds["blacklist"])] if ds.get("blacklist") else []
+        files += [("variants", dataset_vcf(ds))] if dataset_vcf(ds) else []
         meme = settings(name)["motifs"]["meme_file"]
         if meme:
             files.append(("motifs: meme_file", meme))
@@ -446,7 +447,7 @@ def variant_inputs(wildcards):
     test split holds a variant's region scores it) and each task's modisco.h5."""
     ds = config["datasets"][wildcards.dataset]
     return {
-        "vcf": ds["variants"],
+        "vcf": dataset_vcf(ds),
         "genome": ds["genome"],
         "models": selected_models(wildcards),
         "modisco": [
@@ -473,6 +474,7 @@ def all_outputs():
         rules.prepare_regions.output,
         rules.summarize_evaluation.output,
         rules.gather_contributions.output,
+        rules.verify_contributions.output,
         rules.write_contribution_track.output,
         rules.match_motifs.output,
         rules.call_instances.output,
@@ -482,7 +484,7 @@ def all_outputs():
     for ds in DATASETS:
         for out in leaves:
             targets += [str(p).format(dataset=ds) for p in out]
-        if config["datasets"][ds].get("variants"):
+        if dataset_vcf(config["datasets"][ds]):
             targets += [str(p).format(dataset=ds) for p in rules.score_variants.output]
         if SWEEP_POINTS:
             targets += [

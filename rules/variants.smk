@@ -38,7 +38,7 @@ rule score_variants:
         runtime=setting_or(120, "attribution", "runtime"),
         gpu=1,
     params:
-        cfg=config["variants"],
+        cfg=section("variants"),
         attribution=section("attribution"),
         site_score=setting("motifs", "site_score"),
         tasks=dataset_tasks,

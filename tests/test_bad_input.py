@@ -121,3 +121,29 @@ def test_unsafe_dataset_name(tmp_path):
     assert proc.returncode != 0
     assert "../evil" in msg and "letters, digits" in msg
     assert not (tmp_path / "results").exists() and not (tmp_path / "evil").exists()
+
+
+def test_three_config_mistakes_are_shown_at_once_by_a_dry_run(tmp_path):
+    """Issue 21: an unknown key, a wrong type and a bad enum value, in three sections, all in
+    the one message of `snakemake -n`, each with its key and fix."""
+    cfg = _setup(tmp_path)
+    cfg.write_text(cfg.read_text() + textwrap.dedent("""\
+        data:
+          sequence_lenght: 100
+        training:
+          epochs: many
+        motifs:
+          multiple_testing: per_motif
+        """))
+    proc = run_snakemake(tmp_path, "-n", configfile=cfg, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "Traceback" not in out, out[-3000:]
+    assert "3 errors in the config:" in out, out[-3000:]
+    lines = [line for line in out.splitlines() if "config key '" in line]
+    assert len(lines) == 3 and all("Fix:" in line for line in lines), out[-3000:]
+    for key, words in (("data: sequence_lenght", "did you mean 'sequence_length'"),
+                       ("training: epochs", "integer"),
+                       ("motifs: multiple_testing", "per_pattern")):
+        assert any(f"config key '{key}'" in line and words in line for line in lines), key
+    assert not (tmp_path / "logs").exists()

@@ -1,4 +1,4 @@
-"""check_config turns schema violations into one sentence naming the key and the fix."""
+"""check_config turns every schema violation into one line naming the key and the fix."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def test_every_schema_key_has_description_and_default():
 
     def walk(node, path):
         for key, sub in node.get("properties", {}).items():
-            if key not in ("genome", "peaks", "datasets", *SECTIONS):
+            if key not in ("genome", "peaks", "vcf", "datasets", *SECTIONS):
                 if "default" not in sub:
                     missing.append(f"{path}{key} (default)")
             if "description" not in sub:
@@ -105,9 +105,92 @@ def test_dataset_sections_override_the_top_level_ones():
 def test_bad_dataset_overrides_name_the_dataset_key(override, words):
     config = copy.deepcopy(MINIMAL)
     config["datasets"]["fly"] = {"genome": "f.fa", "peaks": "f.bed", **override}
-    check_config(config, SCHEMA)  # free-form at the top level, checked when merged
-    with pytest.raises(InputError, match=words):
-        dataset_settings(config, "fly", load_schema(SCHEMA))
+    for check in (lambda: check_config(config, SCHEMA),
+                  lambda: dataset_settings(config, "fly", load_schema(SCHEMA))):
+        with pytest.raises(InputError, match=words):
+            check()
+
+
+THREE_MISTAKES = {
+    "datasets": {"mine": {"genome": "g.fa", "peaks": "p.bed"}},
+    "data": {"sequence_lenght": 200},                 # unknown key
+    "training": {"epochs": "many"},                   # wrong type
+    "motifs": {"multiple_testing": "per_motif"},      # bad enum value
+}
+
+
+def test_every_config_error_is_reported_at_once():
+    """Issue 21: a config with three mistakes in three sections shows all three, one line
+    each with its key and fix, in one message."""
+    with pytest.raises(InputError) as err:
+        check_config(copy.deepcopy(THREE_MISTAKES), SCHEMA)
+    lines = str(err.value).splitlines()
+    assert lines[0] == "3 errors in the config:"
+    assert len(lines) == 4 and all("Fix:" in line for line in lines[1:]), lines
+    assert "config key 'data: sequence_lenght'" in lines[1]
+    assert "did you mean 'sequence_length'" in lines[1]
+    assert "config key 'motifs: multiple_testing'" in lines[2] and "per_pattern" in lines[2]
+    assert "config key 'training: epochs'" in lines[3] and "integer" in lines[3]
+
+
+def test_dataset_override_errors_join_the_top_level_ones_once():
+    """A top-level error is reported once, not again for each dataset that inherits it; a
+    dataset's own mistake is named with its dataset."""
+    config = copy.deepcopy(THREE_MISTAKES)
+    config["datasets"]["fly"] = {"genome": "f.fa", "peaks": "f.bed",
+                                 "training": {"batch_size": 0}, "motifs": {"seed": 1}}
+    with pytest.raises(InputError) as err:
+        check_config(config, SCHEMA)
+    message = str(err.value)
+    assert message.startswith("4 errors in the config:")
+    assert message.count("training: epochs") == 1
+    assert "config key 'datasets: fly: training: batch_size'" in message
+
+
+def test_many_errors_are_capped_with_a_count():
+    config = copy.deepcopy(MINIMAL)
+    config["data"] = {f"key_{i}": i for i in range(14)}
+    with pytest.raises(InputError) as err:
+        check_config(config, SCHEMA)
+    lines = str(err.value).splitlines()
+    assert lines[0] == "14 errors in the config:"
+    assert len(lines) == 1 + 10 + 1 and lines[-1].strip() == "and 4 more"
+
+
+def test_variants_can_be_overridden_inside_one_dataset():
+    """README: a dataset may override any section but `sweep`. `variants` is also where the
+    dataset names its VCF, so the override is `variants: {vcf: PATH, KEY: value}`."""
+    from peak2motif.config import dataset_vcf
+
+    config = copy.deepcopy(MINIMAL)
+    config["variants"] = {"null_per_variant": 50}
+    config["datasets"]["near"] = {"genome": "g.fa", "peaks": "p.bed",
+                                  "variants": {"vcf": "near.vcf", "max_distance": 500}}
+    config["datasets"]["plain"] = {"genome": "g.fa", "peaks": "p.bed", "variants": "p.vcf"}
+    check_config(config, SCHEMA)
+    schema = load_schema(SCHEMA)
+    near, plain, mine = (dataset_settings(config, n, schema)["variants"]
+                         for n in ("near", "plain", "mine"))
+    assert near["max_distance"] == 500 and near["null_per_variant"] == 50
+    assert plain["max_distance"] == 0 and plain["null_per_variant"] == 50
+    assert "vcf" not in near and mine == plain
+    assert [dataset_vcf(config["datasets"][n]) for n in ("near", "plain", "mine")] == [
+        "near.vcf", "p.vcf", None]
+    config["datasets"]["near"]["variants"] = {"vcf": "near.vcf", "max_distanse": 5}
+    with pytest.raises(InputError, match=r"'datasets: near: variants: max_distanse'.*"
+                                         r"did you mean 'max_distance'"):
+        check_config(config, SCHEMA)
+    config["datasets"]["near"]["variants"] = {"max_distance": 5}
+    with pytest.raises(InputError, match=r"'datasets: near: variants'.*'vcf' is a required"):
+        check_config(config, SCHEMA)
+
+
+def test_sweep_is_top_level_only():
+    """The sweep's grid makes the training jobs of every dataset: a dataset cannot set it."""
+    config = copy.deepcopy(MINIMAL)
+    config["datasets"]["mine"]["sweep"] = {"grid": {"training.epochs": [1, 2]}}
+    with pytest.raises(InputError, match=r"'datasets: mine: sweep'.*top-level section only"):
+        check_config(config, SCHEMA)
 
 
 def test_config_readme_tables_are_made_from_the_schema():

@@ -46,44 +46,114 @@ def _allowed_keys(schema: dict, root: dict) -> list[str]:
     return sorted(schema.get("properties", {}))
 
 
-def check_config(config: dict, schema_path: str | Path | dict) -> None:
-    """Raise :class:`InputError` naming the offending key if ``config`` breaks the schema
-    (given as its path, or already read)."""
-    schema = schema_path if isinstance(schema_path, dict) else load_schema(schema_path)
-    validator = jsonschema.Draft202012Validator(schema)
-    error = jsonschema.exceptions.best_match(validator.iter_errors(config))
-    if error is None:
-        return
+MAX_ERRORS = 10
+
+
+def _describe(error, root: dict) -> list[tuple[list, str, str]]:
+    """One schema error as (key path, problem, fix) entries: one per unknown key."""
     # oneOf/anyOf errors are vague; the deepest sub-error usually names the real problem.
     while error.context:
         error = jsonschema.exceptions.best_match(error.context)
     path = list(error.absolute_path)
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = _allowed_keys(error.schema, schema)
-        extra = [k for k in error.instance if k not in allowed]
-        bad = extra[0] if extra else "?"
-        close = difflib.get_close_matches(str(bad), allowed, n=1)
-        hint = f"did you mean '{close[0]}'? " if close else ""
-        raise InputError(
-            f"unknown key '{bad}'",
-            key=_key(path + [bad]),
-            fix=f"{hint}remove it or use one of: {', '.join(allowed) or '(none)'} "
-            "(config/README.md documents every key)",
-        )
+        allowed = _allowed_keys(error.schema, root)
+        out = []
+        for bad in [k for k in error.instance if k not in allowed] or ["?"]:
+            close = difflib.get_close_matches(str(bad), allowed, n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            if len(path) == 2 and path[0] == "datasets" and bad in root.get("properties", {}):
+                hint = (f"'{bad}' is a top-level section only (a dataset can override "
+                        f"{', '.join(OVERRIDABLE)}): move it to the top level, or ")
+            out.append((path + [bad], f"unknown key '{bad}'",
+                        f"{hint}remove it or use one of: {', '.join(allowed) or '(none)'} "
+                        "(config/README.md documents every key)"))
+        return out
     if error.validator == "required":
-        raise InputError(
-            error.message,
-            key=_key(path),
-            fix="add the missing key (config/README.md documents every key)",
-        )
+        return [(path, error.message,
+                 "add the missing key (config/README.md documents every key)")]
     expected = error.schema.get("description", "")
-    raise InputError(
-        f"{error.message}",
-        key=_key(path),
-        fix=(f"expected {error.validator} {error.validator_value!r}"
+    return [(path, error.message,
+             f"expected {error.validator} {error.validator_value!r}"
              + (f" — {expected}" if expected else "")
-             + " (config/README.md documents every key)"),
-    )
+             + " (config/README.md documents every key)")]
+
+
+def _errors(instance: dict, schema: dict, root: dict) -> list[tuple[list, str, str]]:
+    """Every violation of ``schema`` by ``instance``, in key order."""
+    errors = jsonschema.Draft202012Validator(schema).iter_errors(instance)
+    out = [item for error in errors for item in _describe(error, root)]
+    return sorted(out, key=lambda e: [str(p) for p in e[0]])
+
+
+def _section_schema(root: dict, section: str) -> dict:
+    """The schema of ``{section: ...}`` alone, with the root's definitions so $ref resolves."""
+    return dict(root, required=[], properties={section: root["properties"][section]})
+
+
+def _section_errors(config: Mapping, name: str, section: str, root: dict):
+    """The errors of one dataset's ``section`` merged over the top-level one, as
+    (key path, problem, fix, overridden): ``overridden`` says whether the dataset sets it."""
+    ds = config["datasets"][name]
+    own = ds.get(section)
+    if section == "variants":
+        own = {k: v for k, v in own.items() if k != "vcf"} if isinstance(own, Mapping) else None
+    top = config.get(section) or {}
+    if not isinstance(top, Mapping) or not isinstance(own or {}, Mapping):
+        return []  # a wrong type at either level is the schema check's error
+    merged = deep_merge(top, own or {})
+    return [(path, problem, fix, own is not None) for path, problem, fix
+            in _errors({section: merged}, _section_schema(root, section), root)]
+
+
+def _raise(errors: list[tuple[str, str, str]]) -> None:
+    """One InputError: a single error as one sentence, several as one line each."""
+    if not errors:
+        return
+    if len(errors) == 1:
+        key, problem, fix = errors[0]
+        raise InputError(problem, key=key, fix=fix)
+    lines = [str(InputError(problem, key=key, fix=fix)) for key, problem, fix in errors]
+    more = len(lines) - MAX_ERRORS
+    shown = lines[:MAX_ERRORS] + ([f"and {more} more"] if more > 0 else [])
+    err = InputError(f"{len(lines)} errors in the config:\n" + "\n".join(
+        f"  {i}. {line}" if not line.startswith("and ") else f"  {line}"
+        for i, line in enumerate(shown, 1)))
+    err.errors = lines
+    raise err
+
+
+def config_errors(config: dict, schema: dict) -> list[tuple[str, str, str]]:
+    """Every error of ``config`` as (key, problem, fix): the schema's, then those of each
+    dataset's section overrides merged over the top-level sections (an error already
+    reported for the top-level key is not repeated for each dataset)."""
+    found = [(_key(path), problem, fix) for path, problem, fix in _errors(config, schema, schema)]
+    seen = set(found)
+    datasets = config.get("datasets")
+    if not isinstance(datasets, Mapping):
+        return found
+    for name, ds in datasets.items():
+        if not isinstance(ds, Mapping):
+            continue
+        for section in OVERRIDABLE:
+            if ds.get(section) is None:
+                continue
+            for path, problem, fix, _ in _section_errors(config, name, section, schema):
+                if (_key(path), problem, fix) in seen:
+                    continue
+                item = (f"datasets: {name}: {_key(path)}", problem, fix)
+                if item not in seen:
+                    seen.add(item)
+                    found.append(item)
+    return found
+
+
+def check_config(config: dict, schema_path: str | Path | dict) -> None:
+    """Raise one :class:`InputError` listing every error of ``config`` (given the schema as
+    its path, or already read): one line each, naming the key and the fix, at most
+    :data:`MAX_ERRORS` lines, then how many more. A dataset's section overrides are checked
+    merged over the top-level section, and named ``datasets: NAME: section: key``."""
+    schema = schema_path if isinstance(schema_path, dict) else load_schema(schema_path)
+    _raise(config_errors(config, schema))
 
 
 def _default_setting_validator():
@@ -130,6 +200,11 @@ def simulation_defaults(cfg: Mapping | None = None, schema_path=SCHEMA_PATH) -> 
 
 
 SECTIONS = ("data", "model", "training", "attribution", "motifs")
+# Sections a dataset entry may override. `variants` is one too, but in a dataset entry it is
+# also where the VCF is named: `variants: calls.vcf`, or `variants: {vcf: calls.vcf,
+# max_distance: 500}` to override keys of the top-level section. `sweep` is top-level only:
+# its grid makes the training jobs (one wildcard of the DAG shared by every dataset).
+OVERRIDABLE = (*SECTIONS, "variants")
 
 
 def deep_merge(base: Mapping, over: Mapping) -> dict:
@@ -143,29 +218,36 @@ def deep_merge(base: Mapping, over: Mapping) -> dict:
     return out
 
 
+def dataset_vcf(entry: Mapping) -> str | None:
+    """The VCF of one ``datasets: NAME`` entry (``variants: PATH`` or ``variants: {vcf: PATH,
+    ...}``), or None when it has none."""
+    value = entry.get("variants")
+    return value.get("vcf") if isinstance(value, Mapping) else value
+
+
 def dataset_settings(config: Mapping, name: str, schema: dict) -> dict:
     """The sections of one dataset: the top-level ones with the dataset's overrides merged in.
 
-    A dataset entry may hold any of :data:`SECTIONS` (``datasets: fly: motifs:
+    A dataset entry may hold any of :data:`OVERRIDABLE` (``datasets: fly: motifs:
     {jaspar_tax_group: [insects]}``); the merged section is checked against the same schema
-    as the top-level one, and an error names the dataset's key
-    (``datasets: fly: motifs: ...``). Missing keys take the schema defaults.
+    as the top-level one, and every error is reported at once, naming the dataset's key
+    (``datasets: fly: motifs: ...``) where the dataset sets the section. Missing keys take
+    the schema defaults.
     """
     ds = config["datasets"][name]
+    errors = []
+    for section in OVERRIDABLE:
+        for path, problem, fix, overridden in _section_errors(config, name, section, schema):
+            prefix = f"datasets: {name}: " if overridden else ""
+            errors.append((prefix + _key(path), problem, fix))
+    _raise(errors)
     out = {}
-    for section in SECTIONS:
-        merged = deep_merge(config.get(section) or {}, ds.get(section) or {})
-        sub = schema["properties"][section]
-        error = jsonschema.exceptions.best_match(
-            jsonschema.Draft202012Validator(sub).iter_errors(merged))
-        if error is not None:
-            try:
-                check_config({"datasets": config["datasets"], section: merged}, schema)
-            except InputError as err:
-                prefix = f"datasets: {name}: " if section in ds else ""
-                raise InputError(str(err).replace("config key '", f"config key '{prefix}", 1)
-                                 ) from None
-        out[section] = fill_defaults(merged, sub)
+    for section in OVERRIDABLE:
+        own = ds.get(section)
+        if section == "variants":
+            own = {k: v for k, v in own.items() if k != "vcf"} if isinstance(own, Mapping) else {}
+        merged = deep_merge(config.get(section) or {}, own or {})
+        out[section] = fill_defaults({section: merged}, _section_schema(schema, section))[section]
     return out
 
 
