@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,7 +13,6 @@ from peak2motif.errors import InputError
 from peak2motif.explain.keras_tools import logit_model
 from peak2motif.sequences import one_hot
 
-keras = pytest.importorskip("keras")
 DEFAULTS = settings_with_defaults({})
 
 

@@ -9,14 +9,13 @@ from __future__ import annotations
 import json
 
 import h5py
+import keras
 import numpy as np
 import pytest
 from attribution_toys import toy_data, toy_model
 from peak2motif.deeplift_compat import deeplift_model_config, run_deeplift
 from peak2motif.errors import InputError
 from peak2motif.sequences import one_hot
-
-keras = pytest.importorskip("keras")
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 from explain_toys import bpnet_like, built, float64_copy, random_codes, small_cfg
@@ -15,8 +16,6 @@ from peak2motif.errors import InputError
 from peak2motif.explain import checks as xchecks
 from peak2motif.explain import explain, logit_model
 from peak2motif.sequences import dinuc_shuffle_codes, one_hot
-
-keras = pytest.importorskip("keras")
 
 LENGTH = 60
 
