@@ -189,6 +189,95 @@ def judge(work: Path, case_dir: Path, meta: dict) -> dict:
     return out
 
 
+def _site_mask(windows: pd.DataFrame, sites: pd.DataFrame, length: int) -> np.ndarray:
+    from peak2motif.checks import planted_mask
+
+    return planted_mask(windows, sites, length) if len(sites) else np.zeros(
+        (len(windows), length), bool)
+
+
+def per_factor(work: Path, case_dir: Path, meta: dict) -> pd.DataFrame:
+    """Where each planted factor is found or lost (single-task cases), one row per factor.
+
+    - ``interp_auroc``: the model. Contribution magnitude at the factor's sites against the
+      positions of the same windows that hold no planted site at all (other factors' sites
+      left out, so a crowded window does not count them against it).
+    - ``seqlets``: TF-MoDISco seqlets (every pattern, reported or not) on its sites.
+    - ``pattern``, ``share``, ``purity``: the clustering. The pattern holding most of those
+      seqlets, the share of them it holds, and the fraction of that pattern's on-site seqlets
+      that are this factor's (low purity: a pattern merged from several factors).
+    - ``reported``, ``match_name``, ``recovered``: the naming (TomTom, family rule as judge).
+    - ``lost_at``: the first stage that fails: model (interp. AUROC < 0.75), seqlets (< 50 on
+      its sites), clustering (its main pattern not reported, or purity < 0.5), naming
+      (reported, but matched outside its family), or '' when recovered.
+    """
+    from peak2motif import motifs
+    from peak2motif.contributions import read_task
+    from peak2motif.regions import read_regions
+
+    name = meta["name"]
+    res = work / "results" / name
+    truth = pd.read_csv(case_dir / "truth.tsv", sep="\t")
+    table = pd.read_csv(res / "motifs" / "motifs.tsv", sep="\t")
+    summary = pd.read_csv(res / "motifs" / "patterns.tsv", sep="\t")
+    regions = read_regions(res / "sequences" / "regions.tsv")
+    task = next(iter(meta["tasks"]))
+    c = read_task(res / "contributions" / "contributions.h5", task, positives_only=True)
+    windows = regions.iloc[c.region_index][["chrom", "start"]].reset_index(drop=True)
+    length = c.actual.shape[1]
+    score = np.abs(c.actual.sum(-1))
+    any_site = _site_mask(windows, truth, length)
+    pats = {p.name: p for p in motifs.load_patterns(res / "motifs" / task / "modisco.h5", task)}
+    owner = {}
+    for row in summary[summary.task == task].itertuples():
+        p = pats[row.pattern]
+        p.trim = (int(row.trim_start), int(row.trim_end))
+        hit, which = motifs.overlap_planted(motifs.seqlet_intervals(p, regions), truth)
+        owner[p.name] = pd.Series(which[hit]).value_counts()
+    on_site = pd.DataFrame(owner).fillna(0).astype(int)  # factor x pattern
+    rows = []
+    from sklearn.metrics import roc_auc_score
+
+    for mid, m in meta["motifs"].items():
+        sites = truth[truth.motif_id == mid]
+        own = _site_mask(windows, sites, length)
+        keep = own.any(1)
+        use = own[keep] | ~any_site[keep]
+        auc = roc_auc_score(own[keep][use], score[keep][use]) if keep.any() else np.nan
+        counts = on_site.loc[mid] if mid in on_site.index else pd.Series(dtype=int)
+        seqlets = int(counts.sum())
+        best = counts.idxmax() if seqlets else ""
+        share = counts.max() / seqlets if seqlets else 0.0
+        purity = (on_site.loc[mid, best] / on_site[best].sum()) if seqlets else 0.0
+        rep = table[table.pattern == best]
+        fams = families(m["family"])
+        match = rep["match_name"].iloc[0] if len(rep) else ""
+        match_fam = rep["match_family"].iloc[0] if len(rep) else ""
+        # recovered by any reported pattern of the task, as judge counts it
+        sig = table[table["match_id"].notna()]
+        recovered = bool(((sig["match_id"] == mid) | sig["match_family"].map(
+            lambda f, own=fams: bool(families(f) & own))).any())
+        if recovered:
+            lost = ""
+        elif not auc >= 0.75:
+            lost = "model"
+        elif seqlets < 50:
+            lost = "seqlets"
+        elif not len(rep) or purity < 0.5:
+            lost = "clustering"
+        else:
+            lost = "naming"
+        rows.append({"case": name, "factor": m["name"], "id": mid, "family": m["family"],
+                     "sites": len(sites), "interp_auroc": round(float(auc), 3),
+                     "seqlets": seqlets, "pattern": best.split(".", 1)[-1],
+                     "share": round(float(share), 2), "purity": round(float(purity), 2),
+                     "reported": bool(len(rep)),
+                     "match_name": match if isinstance(match, str) else "",
+                     "match_family": match_fam if isinstance(match_fam, str) else "",
+                     "recovered": recovered, "lost_at": lost})
+    return pd.DataFrame(rows)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cases", default=",".join(c.name for c in recovery_data.CASES))
@@ -212,6 +301,11 @@ def main() -> None:
         if rc == 0:
             row.update(judge(work, root / name, meta))
             row.update(stage_seconds(work, name))
+            if len(meta["tasks"]) == 1 and meta["motifs"]:
+                factors = per_factor(work, root / name, meta)
+                print(factors.to_string(index=False), flush=True)
+                factor_tsv = out_tsv.with_name(f"recovery_{args.tag}_{name}_factors.tsv")
+                factors.to_csv(factor_tsv, sep="\t", index=False)
         rows.append(row)
         print(pd.DataFrame([row]).to_string(index=False), flush=True)
         pd.DataFrame(rows).to_csv(out_tsv, sep="\t", index=False)
