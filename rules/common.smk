@@ -341,6 +341,9 @@ def training_inputs(wildcards):
     if other:
         fold = wildcards.fold if int(wildcards.fold) in folds_of(other) else "0"
         inputs["init"] = f"results/{other}/folds/{fold}/model/model.keras"
+    if dataset_vcf(config["datasets"][wildcards.dataset]):
+        # the VCF is checked against the genome before any training (rule check_variants)
+        inputs["vcf_check"] = f"results/{wildcards.dataset}/variants/vcf_check.tsv"
     return inputs
 
 
@@ -440,6 +443,10 @@ def dataset_tasks(wildcards):
 
 
 # --- variant stage -----------------------------------------------------------------------
+
+
+def variant_vcf(wildcards):
+    return dataset_vcf(config["datasets"][wildcards.dataset])
 
 
 def variant_inputs(wildcards):

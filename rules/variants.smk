@@ -1,6 +1,32 @@
 # Variant stage (datasets with `variants:` set): each SNV of the VCF in or near a peak window,
 # scored by the fold model whose test split holds its region. Input functions live in
 # common.smk (variant_inputs: the VCF, the genome, every fold's model, each task's modisco.h5).
+# check_variants reads the VCF first: train_model needs its output (training_inputs), so a
+# VCF of the wrong build stops the run before any long work.
+
+
+rule check_variants:
+    """Every record's CHROM, POS and REF against the genome, before any training: a VCF of
+    another build or chromosome naming stops the run here, naming the file and line, the
+    REF and the genome's base. Writes the VCF's counts (records, SNVs, skipped)."""
+    input:
+        vcf=variant_vcf,
+        genome=genome_file,
+    output:
+        "results/{dataset}/variants/vcf_check.tsv",
+    log:
+        "logs/{dataset}/check_variants.log",
+    benchmark:
+        "benchmarks/{dataset}/check_variants.tsv"
+    priority: 50
+    conda:
+        "../envs/variants.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    script:
+        "../scripts/check_variants.py"
 
 
 rule score_variants:

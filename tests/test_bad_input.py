@@ -147,3 +147,39 @@ def test_three_config_mistakes_are_shown_at_once_by_a_dry_run(tmp_path):
                        ("motifs: multiple_testing", "per_pattern")):
         assert any(f"config key '{key}'" in line and words in line for line in lines), key
     assert not (tmp_path / "logs").exists()
+
+
+def test_vcf_of_another_build_stops_the_run_before_training(tmp_path):
+    """Issue 21: a REF that is not the genome's base stops the workflow in check_variants,
+    which train_model waits for, naming the VCF, its line, the REF and the genome's base."""
+    import pyfaidx
+
+    cfg = _setup(tmp_path)
+    genome = pyfaidx.Fasta(str(tmp_path / "genome.fa"))
+    records = []
+    for pos in (1_000, 2_000, 3_000):
+        base = str(genome["chr2"][pos - 1]).upper()
+        records.append(("chr2", pos, base, "ACGT"[("ACGT".index(base) + 1) % 4]))
+    chrom, pos, base, alt = records[1]
+    records[1] = (chrom, pos, alt, base)  # REF and ALT swapped: REF is not the genome's base
+    (tmp_path / "calls.vcf").write_text(
+        "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+        + "".join(f"{c}\t{p}\t.\t{r}\t{a}\t.\tPASS\t.\n" for c, p, r, a in records))
+    cfg.write_text(cfg.read_text() + "    variants: calls.vcf\n")
+    proc = run_snakemake(tmp_path, "--cores", "1", configfile=cfg, check=False)
+    out = proc.stdout + proc.stderr
+    msg = " ".join(out.split())
+    assert proc.returncode != 0, out[-3000:]
+    assert "Error in rule check_variants" in out, out[-3000:]
+    for text in ("calls.vcf, line 4", f"REF {alt} does not match the genome",
+                 f"which has {base} at chr2:{pos}", "Fix: the VCF and the genome must be the "
+                 "same assembly"):
+        assert text in msg, msg[-3000:]
+    assert "Traceback" not in out, out[-3000:]
+    # nothing was trained, and check_variants ran first (its priority), before the data stage
+    assert not (tmp_path / "logs" / "bad" / "train_model").exists()
+    assert not (tmp_path / "logs" / "bad" / "prepare_regions.log").exists()
+    # and whatever the order of jobs, a model cannot be trained before the VCF is checked
+    plan = run_snakemake(tmp_path, "-n", "results/bad/folds/0/model/model.keras",
+                         configfile=cfg).stdout
+    assert "rule check_variants:" in plan and "variants/vcf_check.tsv" in plan, plan[-3000:]

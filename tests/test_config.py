@@ -263,3 +263,18 @@ def test_fill_defaults_is_idempotent_on_the_real_schema():
     assert fill_defaults(once, schema) == once
     assert once["datasets"]["d"]["task"] == "auto"
     assert once["data"]["negatives"]["strategy"] == "gc_matched"
+
+
+def test_the_workflow_takes_a_dataset_variants_override(tmp_path):
+    """The mapping form reaches the workflow: the VCF is checked before training and scored."""
+    from conftest import run_snakemake
+
+    (tmp_path / "g.fa").write_text(">chr1\nACGTACGTAC\n")
+    (tmp_path / "p.bed").write_text("chr1\t0\t5\n")
+    (tmp_path / "calls.vcf").write_text("##fileformat=VCFv4.2\n")
+    (tmp_path / "my.yaml").write_text(yaml.safe_dump({"datasets": {"mine": {
+        "genome": "g.fa", "peaks": "p.bed",
+        "variants": {"vcf": "calls.vcf", "max_distance": 7}}}}))
+    plan = run_snakemake(tmp_path, "-n", configfile=tmp_path / "my.yaml").stdout
+    for rule in ("check_variants", "score_variants"):
+        assert f"rule {rule}:\n    input: calls.vcf" in plan, plan[-3000:]

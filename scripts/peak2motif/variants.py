@@ -264,6 +264,21 @@ def read_vcf(path: str | os.PathLike, genome: str | os.PathLike) -> VariantCalls
     return VariantCalls(snvs, counts)
 
 
+def check_vcf(path: str | os.PathLike, genome: str | os.PathLike, out_tsv) -> dict[str, int]:
+    """Read the VCF as the variant stage will, before any training, and write its counts.
+
+    :func:`read_vcf` checks every record's CHROM, POS and REF against the genome, so a VCF of
+    another build or chromosome naming stops the run here, by file and line, not after
+    training, attribution and TF-MoDISco. ``out_tsv`` has columns metric, value (the counts
+    of :class:`VariantCalls`).
+    """
+    calls = read_vcf(path, genome)
+    with atomic_output(out_tsv) as tmp:
+        pd.DataFrame(list(calls.counts.items()), columns=["metric", "value"]).to_csv(
+            tmp, sep="\t", index=False)
+    return calls.counts
+
+
 # --- windows and folds -------------------------------------------------------------------
 
 
