@@ -27,6 +27,7 @@ report: "rules/report/workflow.rst"
 
 include: "rules/common.smk"
 include: "rules/data.smk"
+include: "rules/signal.smk"
 include: "rules/train.smk"
 include: "rules/attribute.smk"
 include: "rules/motifs.smk"

@@ -236,6 +236,129 @@ for _name in DATASETS:
 _check_inputs_exist()
 
 
+# --- signal (BAM / fragments / bigWig) ---------------------------------------------------
+
+
+@cache
+def signal_tracks(name):
+    """{track: {"source", "assay", "task"}} of a dataset: one track per task of `signal`,
+    plus `control` (shared by every task) or `control_TASK` (one per task)."""
+    from peak2motif.signal.checks import control_sources, signal_sources
+
+    ds = config["datasets"][name]
+    try:
+        signal = signal_sources(ds, tasks_of(name), name)
+        control = control_sources(ds, tasks_of(name), name)
+    except InputError as err:
+        raise WorkflowError(f"Invalid config: {err}") from None
+    assay = ds.get("assay", "chip")
+    tracks = {t: {"source": s, "assay": assay, "task": t} for t, s in signal.items()}
+    shared = len({str(c) for c in control.values()}) == 1
+    for t, c in control.items():
+        track = "control" if shared else f"control_{t}"
+        if track in signal:
+            raise WorkflowError(
+                f"config key 'datasets: {name}: peaks': a task named '{track}' clashes with "
+                "the control track's name. Rename the task."
+            )
+        tracks[track] = {"source": c, "assay": assay, "task": None}
+    return tracks
+
+
+def _check_signal_inputs():
+    """Start-up checks of every signal and control file: kind, assay, index, chromosome
+    names, NaN or negative bigWig values, the head of a fragments file (InputError)."""
+    from peak2motif.genome import chromosome_lengths
+    from peak2motif.signal.checks import check_source
+
+    made_here = _simulated_paths()
+    for name, ds in config["datasets"].items():
+        genome = ds["genome"]
+        for track, spec in signal_tracks(name).items():
+            source = spec["source"]
+            key = f"datasets: {name}: {'signal' if spec['task'] else 'control'}"
+            paths = list(source.values()) if isinstance(source, dict) else [source]
+            for path in paths:
+                if path not in made_here and not Path(path).exists():
+                    raise WorkflowError(
+                        f"config key '{key}' points to '{path}', which does not exist. "
+                        "Give a path relative to the working directory "
+                        f"({Path.cwd()}) or an absolute path."
+                    )
+            if genome in made_here or any(p in made_here for p in paths):
+                continue
+            try:
+                check_source(
+                    source, chromosome_lengths(genome), genome, spec["assay"], key
+                )
+            except InputError as err:
+                raise WorkflowError(f"Invalid signal input: {err}") from None
+
+
+_check_signal_inputs()
+
+
+def _track_pattern():
+    names = {t for ds in DATASETS for t in signal_tracks(ds)}
+    return "|".join(re.escape(t) for t in sorted(names)) or "(?!)"
+
+
+def _signal_spec(wildcards):
+    return signal_tracks(wildcards.dataset)[wildcards.track]
+
+
+def signal_conversion_inputs(wildcards):
+    """The BAM or fragments file of one track, and the genome (its names and sizes)."""
+    return {
+        "source": _signal_spec(wildcards)["source"],
+        "genome": genome_file(wildcards),
+    }
+
+
+def signal_assay(wildcards):
+    return _signal_spec(wildcards)["assay"]
+
+
+def signal_runtime(wildcards, input, attempt):
+    """Minutes for one conversion: 10 + 10 per GB of input, doubled on each retry."""
+    size = os.path.getsize(input.source) if os.path.exists(input.source) else 0
+    return int(10 + 10 * size / 2**30) * 2 ** (attempt - 1)
+
+
+def track_files(name, track):
+    """The bigWigs of one track: the user's own, or the ones the conversion makes."""
+    from peak2motif.signal import source_kind
+
+    spec = signal_tracks(name)[track]
+    source, kind = spec["source"], source_kind(spec["source"])
+    if kind == "bigwig":
+        return [source]
+    if kind == "bigwig_pair":
+        return [source["plus"], source["minus"]]
+    base = f"results/{name}/signal/{track}"
+    if spec["assay"] == "chip":
+        return [f"{base}.plus.bw", f"{base}.minus.bw"]
+    return [f"{base}.bw"]
+
+
+def signal_track_files(wildcards):
+    return track_files(wildcards.dataset, wildcards.track)
+
+
+def task_peak_file(wildcards):
+    return peak_files(wildcards.dataset)[_signal_spec(wildcards)["task"]]
+
+
+def signal_outputs(name):
+    """Targets of a dataset's signal: each converted track, and the check of each task."""
+    targets = []
+    for track, spec in signal_tracks(name).items():
+        targets += [p for p in track_files(name, track) if p.startswith("results/")]
+        if spec["task"]:
+            targets.append(f"results/{name}/signal/{track}.check.tsv")
+    return targets
+
+
 def _task_pattern():
     names = {t for ds in DATASETS for t in tasks_of(ds)}
     return "|".join(re.escape(t) for t in sorted(names)) or "(?!)"
@@ -248,6 +371,7 @@ wildcard_constraints:
     fold=r"\d+",
     shard=r"\d+",
     task=_task_pattern(),
+    track=_track_pattern(),
 
 
 # --- data stage --------------------------------------------------------------------------
@@ -492,6 +616,7 @@ def all_outputs():
             targets += [str(p).format(dataset=ds) for p in out]
         if dataset_vcf(config["datasets"][ds]):
             targets += [str(p).format(dataset=ds) for p in rules.score_variants.output]
+        targets += signal_outputs(ds)
         if SWEEP_POINTS:
             targets += [
                 str(p).format(dataset=ds) for p in rules.select_model.output[:2]
