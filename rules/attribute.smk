@@ -65,8 +65,9 @@ rule crosscheck_contributions:
 
 
 rule gather_contributions:
-    """Gather the shards of every fold into one file ordered by region; one checks table
-    (the worst value over jobs) for the report; a figure of the best-predicted sequences.
+    """Gather the shards of every fold into one file ordered by region (every shard checked
+    before anything is written); one table of the jobs' checks (the worst value over jobs);
+    a figure of the best-predicted sequences.
     """
     input:
         unpack(planted_truth),
@@ -78,16 +79,13 @@ rule gather_contributions:
         regions="results/{dataset}/sequences/regions.tsv",
     output:
         contributions="results/{dataset}/contributions/contributions.h5",
-        checks="results/{dataset}/contributions/checks.tsv",
-        checks_html=report(
-            "results/{dataset}/contributions/checks.html",
-            caption="report/contribution_checks.rst",
-            category="6. Checks",
-        ),
+        checks="results/{dataset}/contributions/job_checks.tsv",
         figure=report(
             "results/{dataset}/contributions/top_sequences.png",
             caption="report/contribution_logos.rst",
             category="4. Contributions",
+            subcategory="{dataset}",
+            labels={"result": "best-predicted sequences"},
         ),
     log:
         "logs/{dataset}/gather_contributions.log",
@@ -103,6 +101,43 @@ rule gather_contributions:
         cfg=section("attribution"),
     script:
         "../scripts/gather_contributions.py"
+
+
+rule verify_contributions:
+    """Check the gathered file the way TF-MoDISco reads it: its stored sums on its own
+    sequences, its logits and predictions against the model files and the evaluation, and
+    a sample's hypothetical contributions recomputed by a second implementation with the
+    stage's references. Writes the dataset's checks table (the jobs' rows and these) and
+    the report's checks page; a failed check fails the run, saying what to change.
+    """
+    input:
+        contributions="results/{dataset}/contributions/contributions.h5",
+        job_checks="results/{dataset}/contributions/job_checks.tsv",
+        models=fold_files("results/{dataset}/folds/{fold}/model/model.keras"),
+        predictions=fold_files(
+            "results/{dataset}/folds/{fold}/evaluation/test_predictions.tsv"
+        ),
+    output:
+        checks="results/{dataset}/contributions/checks.tsv",
+        checks_html=report(
+            "results/{dataset}/contributions/checks.html",
+            caption="report/contribution_checks.rst",
+            category="6. Checks",
+        ),
+    log:
+        "logs/{dataset}/verify_contributions.log",
+    benchmark:
+        "benchmarks/{dataset}/verify_contributions.tsv"
+    conda:
+        "../envs/tensorflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    params:
+        cfg=section("attribution"),
+    script:
+        "../scripts/verify_contributions.py"
 
 
 rule write_contribution_track:

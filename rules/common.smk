@@ -605,6 +605,7 @@ def all_outputs():
         rules.prepare_regions.output,
         rules.summarize_evaluation.output,
         rules.gather_contributions.output,
+        rules.verify_contributions.output,
         rules.write_contribution_track.output,
         rules.match_motifs.output,
         rules.call_instances.output,

@@ -29,9 +29,31 @@ def test_checks_pass_and_contributions_are_exact(out, tiny_run):
     assert value["reference_identical_fraction"] <= 0.05 and value["reference_moved_n"] == 0
     assert value["jobs"] == 4  # two folds x two shards
     page = (out / "checks.html").read_text()
-    assert "<span class='pass'>pass</span>" in page and "FAIL</span>" not in page
+    assert '<td><span class="pass">pass</span></td>' in page
+    assert '<td><span class="FAIL">' not in page
     for fold in (0, 1):
         assert (tiny_run / f"results/tiny/folds/{fold}/contributions/crosscheck.tsv").exists()
+
+
+def test_the_gathered_file_is_verified(out, tiny_run):
+    """verify_contributions ran on the gathered file and its rows are in checks.tsv and on
+    the checks page, next to the jobs' rows (job_checks.tsv)."""
+    assert "verified" in (tiny_run / "logs/tiny/verify_contributions.log").read_text()
+    value = pd.read_csv(out / "checks.tsv", sep="\t").set_index("check")["value"]
+    jobs = pd.read_csv(out / "job_checks.tsv", sep="\t").set_index("check")["value"]
+    assert set(jobs.index) < set(value.index)
+    # what the correct tiny run reaches (limits 1e-3): float32 round-off
+    assert value["verify_stored_summation_max_abs_error"] < 1e-4
+    assert value["verify_logit_max_abs_diff"] < 1e-4
+    assert value["verify_prediction_max_abs_diff"] < 1e-4
+    assert value["verify_evaluation_max_abs_diff"] < 1e-4
+    assert value["verify_hypothetical_relative_diff"] < 1e-3
+    assert value["verify_nonfinite_contributions"] == 0
+    # two folds' test regions, all explained; one task, a sample of 64 rows
+    assert value["verify_evaluation_regions"] > 1000
+    assert value["verify_sample_sequences"] == 64
+    page = (out / "checks.html").read_text()
+    assert "verify_hypothetical_relative_diff" in page and "verify_evaluation_max_abs_diff" in page
 
 
 def test_planted_motifs_carry_the_contributions(out):

@@ -53,6 +53,26 @@ def test_approximate_methods_get_their_completeness_bound():
     assert status["summation_to_delta_max_abs_error"] == "FAIL"
 
 
+def test_verify_rows_have_their_limits():
+    """verify_contributions's rows: the stored sums of an approximate method are held to its
+    completeness bound, the comparisons with the model files and the evaluation to
+    logit_tolerance, the recomputed sample to crosscheck_tolerance."""
+    values = {"verify_stored_summation_max_abs_error": 0.01, "completeness_bound": 0.05,
+              "verify_evaluation_max_abs_diff": 0.0125, "verify_prediction_max_abs_diff": 0.0,
+              "verify_hypothetical_relative_diff": 2e-3, "verify_sample_sequences": 64.0}
+    table = checks.verdicts(values, DEFAULTS, exact=False).set_index("check")
+    assert table.loc["verify_stored_summation_max_abs_error", "status"] == "pass"
+    assert checks.verdicts(values, DEFAULTS, exact=True).set_index("check").loc[
+        "verify_stored_summation_max_abs_error", "status"] == "FAIL"
+    assert table["status"].to_dict() == {
+        "verify_stored_summation_max_abs_error": "pass", "completeness_bound": "recorded",
+        "verify_evaluation_max_abs_diff": "FAIL", "verify_prediction_max_abs_diff": "pass",
+        "verify_hypothetical_relative_diff": "FAIL", "verify_sample_sequences": "recorded"}
+    with pytest.raises(checks.CheckFailed, match="evaluate_model") as err:
+        checks.raise_on_failure(checks.verdicts(values, DEFAULTS, exact=False))
+    assert "verify_hypothetical_relative_diff = 0.002 (required <= 0.001)" in str(err.value)
+
+
 def test_merge_values_keeps_the_worst_part():
     merged = checks.merge_values({"summation_to_delta_max_abs_error": 1e-6, "shap_correlation":
                                   0.9999, "nonfinite_contributions": 0.0, "n_positives_a": 3.0},

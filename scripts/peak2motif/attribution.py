@@ -31,7 +31,7 @@ import pandas as pd
 from peak2motif import checks, contributions
 from peak2motif.config import with_defaults
 from peak2motif.errors import InputError
-from peak2motif.sequences import N_CODE, dinuc_shuffles, one_hot
+from peak2motif.sequences import N_CODE, codes_from_one_hot, dinuc_shuffles, one_hot
 from peak2motif.splitfiles import read_labels, read_region_index, split_info
 from peak2motif.utils import atomic_output
 
@@ -88,7 +88,16 @@ def dinucleotide_counts(codes: np.ndarray) -> np.ndarray:
 def check_shuffles(codes: np.ndarray, ref_codes: np.ndarray) -> dict[str, float]:
     """Do the references differ from their input, keep its dinucleotide counts and its N?
 
-    deeplift issue #136 reported shuffles that return the input unchanged.
+    deeplift issue #136 reported shuffles that return the input unchanged. The stage passes
+    the codes of the one-hot references the method was given (all-zero rows read as N), so
+    a reference handed to the wrong sequence fails here too.
+
+    Parameters
+    ----------
+    codes
+        ``(N, L)`` the explained sequences.
+    ref_codes
+        ``(N, R, L)`` their references.
 
     Returns
     -------
@@ -175,6 +184,11 @@ class Selection:
 def explained_tasks(tasks: list[str], task_type: str) -> list[str]:
     """Tasks (output columns) that get contributions: all but multiclass's background."""
     return [t for t in tasks if not (task_type == "multiclass" and t == "background")]
+
+
+def output_column(tasks: list[str], task: str) -> int:
+    """The model's output column of ``task`` (``tasks``: the split files' task order)."""
+    return tasks.index(task)
 
 
 def select(split_paths: list[str | os.PathLike], *, negatives_ratio: float, seed: int,
@@ -322,9 +336,10 @@ def explain_task(model, codes, region_index, task_index, settings, gc,
     shuffle_stats = []
     for lo in range(0, len(codes), chunk):
         c, ri = codes[lo:lo + chunk], region_index[lo:lo + chunk]
-        refs, ref_codes = references(c, ri, settings, gc)
-        if ref_codes is not None:
-            shuffle_stats.append((len(c), check_shuffles(c, ref_codes)))
+        refs, _ = references(c, ri, settings, gc)
+        if settings["reference"] == "dinuc_shuffle":
+            # the one-hot references the method is given, not the codes they were made from
+            shuffle_stats.append((len(c), check_shuffles(c, codes_from_one_hot(refs))))
         res = explain.explain(model, one_hot(c), refs, method=settings["method"],
                               task_index=task_index, batch_size=settings["batch_size"],
                               **method_options(settings, threads))
@@ -409,7 +424,7 @@ def compute_contributions(
                                                       else 1)}
     tasks_out = {}
     for t, rows in sel.explained.items():
-        j = sel.tasks.index(t)
+        j = output_column(sel.tasks, t)
         arrays, v = explain_task(model, sel.codes[rows], sel.region_index[rows], j, s, gc,
                                  threads)
         tasks_out[t] = {**arrays, "rows": rows, "positive": sel.positive[t]}
@@ -439,7 +454,7 @@ def _write_shard(out_h5, out_checks, sel: Selection, pred, tasks_out, table, s, 
             tasks_out,
             {"method": s["method"], "reference": s["reference"], "n_references": n_references,
              "seed": s["seed"], "tasks": explained_tasks(sel.tasks, sel.task_type),
-             "task_type": sel.task_type, "shard": shard})
+             "outputs": list(sel.tasks), "task_type": sel.task_type, "shard": shard})
     with atomic_output(out_checks) as tmp:
         table.to_csv(tmp, sep="\t", index=False)
 
@@ -468,6 +483,14 @@ def crosscheck_values(model, onehot: np.ndarray, refs: np.ndarray,
     second = explain.independent_hypothetical_check(model, onehot, s["method"], task_index,
                                                     **options)
     values["independent_hypothetical_relative_diff"] = second.relative
+    if s["method"] == "integrated_gradients":
+        # convergence: the same sample and references at twice the steps
+        finer = explain.explain(model, onehot, refs, method=s["method"], task_index=task_index,
+                                batch_size=s["batch_size"],
+                                **{**options, "steps": 2 * options["steps"]}).hypothetical
+        scale = float(np.abs(finer).max()) or 1.0
+        values["ig_convergence_relative_diff"] = float(
+            np.abs(finer - res.hypothetical).max()) / scale
     if s["method"] == "deeplift" and not package_unsupported(model_cfg):
         package = explain.explain(model, onehot, refs, method="deeplift_package",
                                   task_index=task_index, mode="Rescale", threads=threads)
@@ -486,6 +509,9 @@ def crosscheck(model_path: str | os.PathLike, split_paths: dict[str, str | os.Pa
                n_folds: int = 1, threads: int = 1) -> pd.DataFrame:
     """Independent checks of the method on the first ``crosscheck_sample`` positives of
     each task (the same references as the stage):
+
+    - ``ig_convergence_relative_diff`` (integrated gradients): the largest change of the
+      hypothetical contributions when the steps double, relative to their largest value;
 
     - ``shap_correlation``: per-position contributions against shap DeepExplainer (the same
       Rescale rule; a limit for DeepLIFT methods, recorded for integrated gradients);
@@ -514,7 +540,7 @@ def crosscheck(model_path: str | os.PathLike, split_paths: dict[str, str | os.Pa
         for t, rows in sel.explained.items():
             if not len(rows):
                 continue
-            j = sel.tasks.index(t)
+            j = output_column(sel.tasks, t)
             codes, region = sel.codes[rows[:n]], sel.region_index[rows[:n]]
             refs, _ = references(codes, region, s, gc)
             checks.merge_values(values, crosscheck_values(
@@ -537,11 +563,16 @@ def crosscheck(model_path: str | os.PathLike, split_paths: dict[str, str | os.Pa
 def gather_contributions(shards: list[str | os.PathLike], check_tables: list,
                          crosscheck_tables: list, regions_tsv: str | os.PathLike,
                          out_h5: str | os.PathLike, out_checks: str | os.PathLike,
-                         out_html: str | os.PathLike, out_png: str | os.PathLike,
+                         out_html: str | os.PathLike | None, out_png: str | os.PathLike,
                          settings: dict, planted_tsv: str | os.PathLike | None = None
                          ) -> pd.DataFrame:
     """One contributions file (rows by region) and one checks table: the worst value of each
-    check over all jobs, plus the interpretability AUROC on simulated data."""
+    check over all jobs, plus the interpretability AUROC on simulated data.
+
+    In the workflow the table is ``job_checks.tsv`` and ``out_html`` is None: the rule
+    verify_contributions adds its checks of the gathered file and writes the dataset's
+    ``checks.tsv`` and checks page (:func:`peak2motif.verify.verify_contributions`).
+    """
     from peak2motif import explain
     from peak2motif.regions import read_regions
 
@@ -564,8 +595,9 @@ def gather_contributions(shards: list[str | os.PathLike], check_tables: list,
                             .exact)
     with atomic_output(out_checks) as tmp:
         table[["check", "value"]].to_csv(tmp, sep="\t", index=False)
-    with atomic_output(out_html) as tmp:
-        tmp.write_text(checks_html(table, s, attrs))
+    if out_html is not None:
+        with atomic_output(out_html) as tmp:
+            tmp.write_text(checks_html(table, s, attrs))
     with atomic_output(out_png) as tmp:
         if first is None:
             plot_contributions(np.zeros((0, 1, 4)), np.zeros(0), tmp)

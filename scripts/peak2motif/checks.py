@@ -223,6 +223,14 @@ def limits(settings: dict, exact: bool = True,
         "reference_dinucleotide_mismatches": ("<=", 0),
         "reference_moved_n": ("<=", 0),
         "nonfinite_contributions": ("<=", 0),
+        "ig_convergence_relative_diff": ("<=", settings["ig_convergence_tolerance"]),
+        # verify_contributions, on the gathered file (peak2motif.verify)
+        "verify_stored_summation_max_abs_error": ("<=", summation),
+        "verify_nonfinite_contributions": ("<=", 0),
+        "verify_logit_max_abs_diff": ("<=", settings["logit_tolerance"]),
+        "verify_prediction_max_abs_diff": ("<=", settings["logit_tolerance"]),
+        "verify_evaluation_max_abs_diff": ("<=", settings["logit_tolerance"]),
+        "verify_hypothetical_relative_diff": ("<=", settings["crosscheck_tolerance"]),
     }
 
 
@@ -298,6 +306,45 @@ _HINTS = {
         "some contributions are NaN or infinite: an activation overflowed in the DeepLIFT "
         "graph. Check the model's activations (e.g. an exponential first layer with very "
         "large inputs) or use `attribution: mode: RevealCancel`"
+    ),
+    "ig_convergence_relative_diff": (
+        "integrated gradients' hypothetical contributions still change when the steps double "
+        "(the largest change, relative to the largest value, on the cross-check sample): "
+        "raise `attribution: ig_steps` (double it)"
+    ),
+    "verify_stored_summation_max_abs_error": (
+        "in the gathered contributions.h5, the stored contributions of the observed bases do "
+        "not add up to the stored logit difference on the file's own sequences: rows of "
+        "contributions and sequences were mismatched after the method ran (gather, or the "
+        "file changed). Delete results/NAME/contributions and the shards "
+        "(results/NAME/folds/*/contributions) and rerun; if it repeats, report it"
+    ),
+    "verify_nonfinite_contributions": (
+        "the gathered contributions.h5 holds NaN or infinite hypothetical contributions, which "
+        "TF-MoDISco would read: delete results/NAME/contributions and rerun"
+    ),
+    "verify_logit_max_abs_diff": (
+        "a task's stored logits are not that task's logits of the model file on the stored "
+        "sequences: the stage explained another output column or another model. Rerun "
+        "`snakemake --forcerun compute_contributions`; if it repeats, report it"
+    ),
+    "verify_prediction_max_abs_diff": (
+        "the stored predictions are not the model file's on the stored sequences: the model "
+        "file changed after the attribution stage, or the stage loaded another model. Rerun "
+        "`snakemake --forcerun compute_contributions`"
+    ),
+    "verify_evaluation_max_abs_diff": (
+        "the attribution stage's predictions differ from the evaluation stage's for the same "
+        "regions: the model that was explained is not the one that was evaluated (a model "
+        "file replaced between the two). Rerun both: `snakemake --forcerun evaluate_model "
+        "compute_contributions`"
+    ),
+    "verify_hypothetical_relative_diff": (
+        "a second implementation, given the stage's own references (regenerated from their "
+        "seeds), gives other hypothetical contributions for a sample of the gathered file: "
+        "the file changed after the method ran, the references were not those of the seeds, "
+        "or the method is wrong for a layer of this model. Delete results/NAME/contributions "
+        "and rerun; if it repeats, try another `attribution: method` and report it"
     ),
 }
 

@@ -16,8 +16,9 @@
   logit(x) - logit(reference): what the contributions of the observed bases sum to) and
   ``positive`` ``(n,)`` bool (labelled positive for the task; the others are matched
   negatives, explained for the motif stage's null).
-- attributes: ``method``, ``reference``, ``n_references``, ``seed``, ``tasks`` (all task
-  names), ``task_type``.
+- attributes: ``method``, ``reference``, ``n_references``, ``seed``, ``tasks`` (the
+  explained tasks), ``outputs`` (the model's output columns in order: the columns of
+  ``labels`` and ``prediction``; multiclass adds ``background``), ``task_type``.
 
 The contribution of the observed base is ``hypothetical * one_hot(codes)``; it is not stored.
 """
@@ -110,29 +111,59 @@ def read_task(path: str | os.PathLike, task: str, positives_only: bool = False
             fold=h5["fold"][:][rows])
 
 
+def row_offsets(sizes: list[int]) -> np.ndarray:
+    """Where each shard's rows start in the concatenation of the shards: ``(len(sizes),)``."""
+    return np.cumsum([0, *sizes])[:-1]
+
+
+def _read_shard(path, expected_attrs: dict | None) -> tuple[dict, dict]:
+    """The attributes and arrays of one shard, checked for internal consistency."""
+    with h5py.File(path, "r") as h5:
+        attrs = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in
+                 h5.attrs.items()}
+        attrs.pop("shard", None)
+        if expected_attrs is not None and attrs != expected_attrs:
+            raise InputError("shards were made with different settings", path=str(path),
+                             fix="delete the contributions folders and rerun")
+        missing = [k for k in ARRAYS if k not in h5]
+        if missing:
+            raise InputError(f"not a contributions file: no {', '.join(missing)}",
+                             path=str(path), fix="delete it and rerun compute_contributions")
+        part = {"arrays": {k: h5[k][:] for k in ARRAYS},
+                "tasks": {t: {k: h5[f"task/{t}/{k}"][:] for k in TASK_ARRAYS}
+                          for t in h5.get("task", {})}}
+    n = len(part["arrays"]["codes"])
+    for k, v in part["arrays"].items():
+        if len(v) != n:
+            raise InputError(f"'{k}' has {len(v)} rows, 'codes' {n}", path=str(path),
+                             fix="delete it and rerun compute_contributions")
+    for t, d in part["tasks"].items():
+        rows = d["rows"]
+        bad = [k for k in TASK_ARRAYS if len(d[k]) != len(rows)]
+        if bad or (len(rows) and (rows.min() < 0 or rows.max() >= n
+                                  or len(np.unique(rows)) != len(rows))):
+            raise InputError(f"task '{t}': its rows are not distinct rows of the file's "
+                             f"{n} sequences" + (f" ({', '.join(bad)} of another length)"
+                                                 if bad else ""),
+                             path=str(path), fix="delete it and rerun compute_contributions")
+    return attrs, part
+
+
 def gather(paths: list[str | os.PathLike], out: str | os.PathLike) -> dict:
     """Concatenate shard files into one, rows ordered by region; return the attributes.
 
     Shards must agree on their attributes (method, references, tasks); rows are sorted by
-    ``region_index`` so the result does not depend on how the work was sharded.
+    ``region_index`` so the result does not depend on how the work was sharded. Every input
+    is checked, and so is the result (each task row still points to the region it had in
+    its shard), before ``out`` is written: a failure raises :class:`InputError` and writes
+    nothing.
     """
     parts, attrs = [], None
     for p in paths:
-        with h5py.File(p, "r") as h5:
-            a = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in
-                 h5.attrs.items()}
-            a.pop("shard", None)
-            if attrs is None:
-                attrs = a
-            elif a != attrs:
-                raise InputError("shards were made with different settings", path=str(p),
-                                 fix="delete the contributions folders and rerun")
-            parts.append({
-                "arrays": {k: h5[k][:] for k in ARRAYS},
-                "tasks": {t: {k: h5[f"task/{t}/{k}"][:] for k in TASK_ARRAYS}
-                          for t in h5.get("task", {})},
-            })
-    offsets = np.cumsum([0] + [len(p["arrays"]["codes"]) for p in parts])
+        a, part = _read_shard(p, attrs)
+        attrs = a if attrs is None else attrs
+        parts.append(part)
+    offsets = row_offsets([len(p["arrays"]["codes"]) for p in parts])
     arrays = {k: np.concatenate([p["arrays"][k] for p in parts]) for k in ARRAYS}
     order = np.argsort(arrays["region_index"], kind="stable")
     new_row = np.empty_like(order)
@@ -140,13 +171,28 @@ def gather(paths: list[str | os.PathLike], out: str | os.PathLike) -> dict:
     arrays = {k: v[order] for k, v in arrays.items()}
     tasks = {}
     for t in (attrs or {}).get("tasks", []):
-        pieces = [(off, p["tasks"][t]) for off, p in zip(offsets, parts, strict=False)
-                  if t in p["tasks"]]
+        pieces = [(off, p["tasks"][t], p, path) for off, p, path in
+                  zip(offsets, parts, paths, strict=True) if t in p["tasks"]]
         if not pieces:
             continue
-        rows = np.concatenate([new_row[off + d["rows"]] for off, d in pieces])
+        for off, d, part, path in pieces:
+            # the gathered row of each task row must hold the region it had in its shard
+            at = off + d["rows"]
+            if len(at) and (at.max() >= len(new_row) or not np.array_equal(
+                    arrays["region_index"][new_row[at]],
+                    part["arrays"]["region_index"][d["rows"]])):
+                raise InputError(f"task '{t}': gathered rows do not point to the regions "
+                                 "they had in this shard (a shard offset is wrong)",
+                                 path=str(path), fix="nothing was written; this is a bug in "
+                                 "the gather, please report it")
+        rows = np.concatenate([new_row[off + d["rows"]] for off, d, _, _ in pieces])
         by = np.argsort(rows, kind="stable")
-        tasks[t] = {k: np.concatenate([d[k] for _, d in pieces])[by] for k in TASK_ARRAYS}
+        tasks[t] = {k: np.concatenate([d[k] for _, d, _, _ in pieces])[by]
+                    for k in TASK_ARRAYS}
         tasks[t]["rows"] = rows[by]
+        if len(np.unique(rows)) != len(rows):
+            raise InputError(f"task '{t}' explains some region twice", path=str(out),
+                             fix="nothing was written; delete the contributions folders and "
+                             "rerun")
     write(out, arrays, tasks, attrs or {})
     return attrs or {}

@@ -203,7 +203,9 @@ def evaluate_fold(model_path, split_paths: Mapping[str, str | os.PathLike], regi
                   metrics_tsv, predictions_tsv, *, fold: int, batch_size: int = 256,
                   average_strands: bool = True, threads: int = 1) -> pd.DataFrame:
     """Score one fold's model on its valid and test splits; write the metrics and the test
-    predictions (region_index, label_TASK, pred_TASK) for pooling."""
+    predictions (region_index, fold, label_TASK, pred_TASK for pooling, and forward_TASK:
+    the forward strand alone, what the attribution stage stores and verify_contributions
+    compares)."""
     configure_runtime(threads)
     model = keras.models.load_model(model_path, compile=False)
     metrics, data = evaluate_splits(model, {s: split_paths[s] for s in ("valid", "test")},
@@ -215,9 +217,12 @@ def evaluate_fold(model_path, split_paths: Mapping[str, str | os.PathLike], regi
     labels, preds, index = data["test"]
     tasks = split_info(split_paths["test"]).tasks
     pred = pd.DataFrame({"region_index": index, "fold": fold})
+    forward = predict_split(model, split_paths["test"], batch_size, average_strands=False) \
+        if average_strands else preds
     for t, task in enumerate(tasks):
         pred[f"label_{task}"] = labels[:, t]
         pred[f"pred_{task}"] = preds[:, t]
+        pred[f"forward_{task}"] = forward[:, t]
     write_table(pred, predictions_tsv)
     return metrics
 

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from peak2motif.config import with_defaults
 from peak2motif.errors import InputError
 from peak2motif.explain.core import (
     Explanation,
@@ -32,12 +33,11 @@ from peak2motif.explain.core import (
 from peak2motif.explain.keras_tools import check_task, logit_model, pad_rows, padded_batches
 
 RULES = ("gauss_legendre", "midpoint")
-# Measured on trained cnn_lstm / cnn_attention models (BENCHMARKS.md): the completeness
-# error halves when the steps double (the gradient of a ReLU trunk jumps along the path, so no
-# rule beats first order; Gauss-Legendre was no better than the midpoint rule), about
-# 0.6/steps of the largest |logit - logit_ref| at worst; 64 steps keep it near 1 %.
-DEFAULT_STEPS = 64
-DEFAULT_RULE = "midpoint"
+# The defaults are the schema's (`attribution: ig_steps`, `ig_rule`), written down once there;
+# how the steps were chosen is in its description and BENCHMARKS.md.
+_DEFAULTS = with_defaults("attribution")
+DEFAULT_STEPS = _DEFAULTS["ig_steps"]
+DEFAULT_RULE = _DEFAULTS["ig_rule"]
 BOUND_FACTOR = 4.0
 
 
