@@ -67,20 +67,33 @@ def test_each_task_gets_its_own_motif(simulated, task):
     found = {t: set(table.loc[table["task"] == t, "match_name"].dropna().str.upper())
              for t in ("gata", "ctcf")}
     assert "CTCF" in found["ctcf"], table.to_string()
-    if task == "multitask":
-        assert any(n.startswith("GATA") for n in found["gata"]), table.to_string()
-    else:
-        # Measured (CI, 2026-12-02): the multiclass model learns the GATA class poorly at this
-        # size (test auROC 0.75 against 0.89 multi-task, early stopping at epoch 35), and no
-        # GATA pattern passes the filters; that class is still explained, and nothing else
-        # may be reported for it.
-        patterns = pd.read_csv(simulated / f"results/{task}/motifs/patterns.tsv", sep="\t")
-        assert (patterns["task"] == "gata").sum() >= 1
-        assert all(n.startswith("GATA") for n in found["gata"]), table.to_string()
     metrics = pd.read_csv(simulated / f"results/{task}/evaluation/metrics.tsv", sep="\t",
                           dtype={"fold": str})
     pooled = metrics[(metrics.fold == "pooled") & (metrics.metric == "auroc")]
     assert set(pooled.task) >= {"gata", "ctcf"}
+    if task == "multitask":
+        assert any(n.startswith("GATA") for n in found["gata"]), table.to_string()
+        return
+    # Measured: the multiclass model learns the GATA class poorly at this size (pooled test
+    # auROC 0.75 on CI on 2026-12-02 and 0.739 on 2026-12-07, against 0.89 multi-task), and
+    # no GATA pattern passes the filters (2026-12-07: TF-MoDISco made 12 patterns for gata;
+    # each was dropped with its reason: too short, too little information, or hits not
+    # enriched over the matched negatives). So what holds is: the class is learnt above
+    # chance, every pattern made for it went through the filters with a stated reason,
+    # motifs.tsv lists exactly the kept ones, and none of those is another factor's motif.
+    # Limit 0.71: the lowest measured (0.739) minus the range the tiny runs' auROC spans over
+    # seeds and kernels (0.023, bench/results/margins.tsv), as two runs give no range of
+    # their own.
+    gata_auroc = pooled.loc[pooled.task == "gata", "value"].item()
+    assert gata_auroc >= 0.71, gata_auroc
+    patterns = pd.read_csv(simulated / f"results/{task}/motifs/patterns.tsv", sep="\t")
+    gata = patterns[patterns["task"] == "gata"]
+    assert len(gata) >= 1, patterns.to_string()
+    assert gata.loc[~gata["kept"], "reason"].notna().all(), gata.to_string()
+    assert set(table.loc[table["task"] == "gata", "pattern"]) == \
+        set(gata.loc[gata["kept"], "pattern"])
+    others = {n for n in found["gata"] if not n.startswith("GATA")}
+    assert not others, table.to_string()
 
 
 def test_regression_reports_peaks_only_metrics(simulated):
