@@ -85,7 +85,7 @@ def make_signal_track(source: str, genome: str, assay: str, out_paths: list[str]
     """
     from peak2motif.config import with_defaults
     from peak2motif.genome import chromosome_lengths
-    from peak2motif.signal import bam, checks, fragments
+    from peak2motif.signal import checks
 
     settings = with_defaults("signal", settings)
     sizes = chromosome_lengths(genome)
@@ -95,12 +95,16 @@ def make_signal_track(source: str, genome: str, assay: str, out_paths: list[str]
         raise ValueError(f"assay {assay} writes {len(track_names(assay))} tracks, "
                          f"got {len(out_paths)} paths")
     if kind == "bam":
+        from peak2motif.signal import bam
+
         checks.check_bam(source, sizes, genome)
         stream = bam.cut_sites(source, sizes, cut_shifts(assay, settings),
                                min_mapq=settings["min_mapq"],
                                keep_duplicates=settings["duplicates"] == "keep",
                                proper_pairs=settings["proper_pairs"])
     elif kind == "fragments":
+        from peak2motif.signal import fragments
+
         stream = fragments.cut_sites(source, sizes, genome)
     else:
         raise ValueError(f"{source} is a {kind}: it needs no conversion")

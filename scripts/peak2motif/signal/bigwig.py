@@ -208,7 +208,7 @@ def read_windows(tracks: Sequence[str | os.PathLike], chroms: Sequence[str],
                 if a >= b:
                     continue
                 view = row[: b - a]
-                reader.values(chrom, a, b, uncovered=0.0, arr=view)
+                reader.values(chrom, a, b, uncovered=0.0, fillna=None, arr=view)
                 out[i, a - start: b - start, s] = view
         finally:
             reader.close()

@@ -245,7 +245,8 @@ def signal_in_peaks(tracks: list[str], peaks: str, min_fraction: float = 0.5,
                 size = sizes.get(chrom)
                 if size is None or start >= size:
                     continue
-                vals = reader.values(chrom, int(start), int(min(end, size)), uncovered=0.0)
+                vals = reader.values(chrom, int(start), int(min(end, size)), uncovered=0.0,
+                                     fillna=None)
                 counts[i] += float(np.nansum(vals))
         finally:
             reader.close()
