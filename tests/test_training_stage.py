@@ -7,6 +7,8 @@ init_from and evaluate_model without the data stage.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import h5py
 import keras
 import pandas as pd
@@ -112,3 +114,117 @@ def test_bad_sweep_value_fails_at_start(tmp_path):
     proc = run_snakemake(tmp_path, "-n", configfile=tmp_path / "config.yaml", check=False)
     assert proc.returncode != 0
     assert "training: optimizer: name" in proc.stdout + proc.stderr
+
+
+def _resume_workdir(folder: Path) -> Path:
+    """A workflow folder whose only job is fold 0's train_model, on hand-made split files."""
+    folder.mkdir()
+    (folder / "genome.fa").write_text(">chr1\nACGT\n")
+    (folder / "peaks.bed").write_text("chr1\t0\t2\n")
+    seqs = folder / "results" / "d" / "sequences"
+    seqs.mkdir(parents=True)
+    # regions.tsv first: the split files must be newer, or Snakemake would remake them
+    pd.DataFrame({"chrom": "chr1", "start": range(10), "end": range(100, 110), "name": "r",
+                  "kind": "peak", "unit": "chr1", "split_0": "test", "peaks": 1.0}
+                 ).to_csv(seqs / "regions.tsv", sep="\t", index=False)
+    make_splits(folder / "results" / "d" / "folds" / "0" / "sequences", n=(2000, 200, 10),
+                length=100, seed=0)
+    config = {
+        "datasets": {"d": {"genome": "genome.fa", "peaks": "peaks.bed"}},
+        # dropout and plateau decay: the resumed run must restore their random and decay
+        # state; no early stopping, so the final weights are those of the last epoch, made
+        # after the interruption (not best weights restored from before it)
+        "model": {"conv_blocks": [{"filters": 8, "kernel_size": 9, "pool_size": 4,
+                                   "dropout": 0.2}],
+                  "dense_blocks": [{"units": 8, "dropout": 0.5}]},
+        "training": {"epochs": 8, "batch_size": 32, "threads": 1,
+                     "learning_rate_decay": {"kind": "plateau", "patience": 1},
+                     "early_stopping": {"enabled": False}},
+    }
+    (folder / "config.yaml").write_text(yaml.safe_dump(config))
+    return folder
+
+
+RESUME_MODEL = "results/d/folds/0/model/model.h5"
+
+
+def _descendants(pid: int) -> list:
+    import psutil
+
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+@pytest.mark.slow
+def test_train_model_job_killed_by_sigterm_resumes_to_the_same_model(tmp_path):
+    """Issue 21: preemption the way a cluster does it. The train_model job's process gets
+    SIGTERM after its first epoch's checkpoint (then SIGKILL if it were still alive 30 s
+    later, as SLURM's KillWait); Snakemake is rerun, and the model equals, bit for bit, that
+    of a run nobody interrupted. (About 1-2 minutes on 2 busy cores.)"""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import REPO
+
+    straight, killed = _resume_workdir(tmp_path / "straight"), _resume_workdir(tmp_path / "killed")
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+           RESUME_MODEL, "--rerun-triggers=mtime", "--cores", "1", "--configfile",
+           "config.yaml"]
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    runs = {name: subprocess.Popen([*cmd, "--directory", str(folder)], cwd=folder, env=env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            for name, folder in (("straight", straight), ("killed", killed))}
+    state = killed / "results/d/folds/0/model/checkpoint/state.json"
+    deadline = time.monotonic() + 400
+    while not state.exists():
+        assert runs["killed"].poll() is None, runs["killed"].communicate()[0][-3000:]
+        assert time.monotonic() < deadline, "no checkpoint after 400 s"
+        time.sleep(0.05)
+    jobs = [p for p in _descendants(runs["killed"].pid)
+            if any(arg.endswith("train_model.py") for arg in p.cmdline())
+            and "python" in Path(p.cmdline()[0]).name]
+    assert len(jobs) == 1, [p.cmdline() for p in _descendants(runs["killed"].pid)]
+    jobs[0].send_signal(signal.SIGTERM)
+    try:
+        jobs[0].wait(timeout=30)
+    except Exception:  # still alive after KillWait: what SLURM does next
+        jobs[0].send_signal(signal.SIGKILL)
+        raise
+    first = runs["killed"].communicate(timeout=120)[0]
+    assert runs["killed"].returncode != 0, first[-3000:]
+    log = (killed / "logs/d/train_model/0.log").read_text()
+    assert "training interrupted by SIGTERM" in log, log[-3000:]
+    stopped_at = json.loads(state.read_text())["next_epoch"]  # epochs finished
+    assert not (killed / RESUME_MODEL).exists()
+
+    rerun = run_snakemake(killed, "--rerun-triggers=mtime", "--cores", "1", RESUME_MODEL,
+                          configfile=killed / "config.yaml")
+    log = (killed / "logs/d/train_model/0.log").read_text()
+    assert "resuming from the checkpoint" in log, (rerun.stderr[-3000:], log[-3000:])
+    assert not state.parent.exists()  # removed once training succeeded
+    out = runs["straight"].communicate(timeout=600)[0]
+    assert runs["straight"].returncode == 0, out[-3000:]
+
+    history = pd.read_csv(straight / "results/d/folds/0/model/history.tsv", sep="\t")
+    assert 1 <= stopped_at < len(history), "SIGTERM must land mid-training"
+    assert (killed / "results/d/folds/0/model/history.tsv").read_text() == \
+        (straight / "results/d/folds/0/model/history.tsv").read_text()
+
+    def weights(path):
+        found = {}
+        with h5py.File(path) as h5:
+            h5["model_weights"].visititems(
+                lambda name, obj: found.__setitem__(name, obj[()])
+                if isinstance(obj, h5py.Dataset) else None)
+        return found
+
+    got, want = weights(killed / RESUME_MODEL), weights(straight / RESUME_MODEL)
+    assert len(want) >= 4 and got.keys() == want.keys()
+    for name in want:
+        assert got[name].tobytes() == want[name].tobytes(), name
