@@ -290,16 +290,21 @@ def main() -> None:
                         "p2m-signal-bench-venv")
     parser.add_argument("--work", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
+    parser.add_argument("--read-only", action="store_true",
+                        help="only the reading part, on the tracks an earlier run left in --work")
     args = parser.parse_args()
     ensure_tools(args.venv)
     work = args.work or Path(tempfile.mkdtemp(prefix="p2m-signal-"))
     work.mkdir(parents=True, exist_ok=True)
     print("work folder:", work, "| load average:", os.getloadavg(), flush=True)
-    convert = bench_convert(args, work)
-    convert.to_csv(args.out / "signal_convert.tsv", sep="\t", index=False, float_format="%.3g")
+    if not args.read_only:
+        convert = bench_convert(args, work)
+        convert.to_csv(args.out / "signal_convert.tsv", sep="\t", index=False,
+                       float_format="%.3g")
+        print(convert.to_string())
     read = bench_read(args, work)
     read.to_csv(args.out / "signal_read.tsv", sep="\t", index=False, float_format="%.4g")
-    print(convert.to_string(), "\n", read.to_string())
+    print(read.to_string())
 
 
 if __name__ == "__main__":

@@ -466,18 +466,24 @@ def test_workflow_makes_and_checks_tracks(tmp_path):
             genome: genome.fa
             peaks: peaks.bed
             signal: chip.bam
+            control: chip.bam
           atac:
             genome: genome.fa
             peaks: peaks.bed
             signal: frags.tsv
             assay: atac
         """))
-    targets = ["results/chip/signal/peaks.check.tsv", "results/atac/signal/peaks.check.tsv"]
+    targets = ["results/chip/signal/peaks.check.tsv", "results/atac/signal/peaks.check.tsv",
+               "results/chip/signal/control.minus.bw"]
     run_snakemake(tmp_path, "--cores", "1", *targets, configfile=cfg)
     got = bigwig_counts(tmp_path / "results/chip/signal/peaks.plus.bw")
     got_minus = bigwig_counts(tmp_path / "results/chip/signal/peaks.minus.bw")
     total = sum(sum(v.values()) for d in (got, got_minus) for v in d.values())
     assert total == 90
+    # the control is converted like the signal, into its own track (not checked in peaks)
+    control = bigwig_counts(tmp_path / "results/chip/signal/control.plus.bw")
+    assert control == got
+    assert not (tmp_path / "results/chip/signal/control.check.tsv").exists()
     atac = bigwig_counts(tmp_path / "results/atac/signal/peaks.bw")
     assert atac["chr1"] == {520: 1, 680: 1, 1520: 1, 1680: 1}
     assert "with_reads" in (tmp_path / targets[0]).read_text()
@@ -488,9 +494,6 @@ def test_workflow_makes_and_checks_tracks(tmp_path):
 
 @pytest.mark.parametrize("extra, expected", [
     ("signal: {a: chip.bam}", "some tasks and not for others"),
-    ("signal: chip.bam\n    assay: dnase\n    control: chip.bam", "control track is for "
-                                                                  "ChIP-seq only"),
-    ("signal: missing.bam", "missing.bam', which does not exist"),
     ("signal: nochr.bam", "'chr' prefix"),
 ])
 def test_config_mistakes_stop_a_dry_run(tmp_path, extra, expected):

@@ -200,16 +200,17 @@ def read_windows(tracks: Sequence[str | os.PathLike], chroms: Sequence[str],
         reader = pybigtools.open(str(path))
         try:
             sizes = reader.chroms()
-            for i, (chrom, start) in enumerate(zip(chroms, starts, strict=True)):
-                size = sizes.get(chrom)
-                if size is None:
-                    continue
-                a, b = max(int(start), 0), min(int(start) + length, size)
+            size = np.array([sizes.get(c, 0) for c in chroms], dtype=np.int64)
+            lo = np.maximum(starts, 0)
+            hi = np.minimum(starts + length, size)
+            # plain ints for the loop: numpy scalars cost more per call than the read itself
+            for i, chrom, a, b, off in zip(range(len(starts)), chroms, lo.tolist(),
+                                           hi.tolist(), (lo - starts).tolist(), strict=True):
                 if a >= b:
                     continue
                 view = row[: b - a]
                 reader.values(chrom, a, b, uncovered=0.0, fillna=None, arr=view)
-                out[i, a - start: b - start, s] = view
+                out[i, off: off + b - a, s] = view
         finally:
             reader.close()
     return out
