@@ -472,9 +472,15 @@ def test_workflow_makes_and_checks_tracks(tmp_path):
             peaks: peaks.bed
             signal: frags.tsv
             assay: atac
+          pair:
+            genome: genome.fa
+            peaks: peaks.bed
+            signal: {plus: plus.bw, minus: minus.bw}
         """))
+    for strand in ("plus", "minus"):  # a user's own pair of bigWigs: read as they are
+        _bigwig(tmp_path / f"{strand}.bw", {"chr1": 3000, "chr2": 3000}, [2.0] * 2000)
     targets = ["results/chip/signal/peaks.check.tsv", "results/atac/signal/peaks.check.tsv",
-               "results/chip/signal/control.minus.bw"]
+               "results/chip/signal/control.minus.bw", "results/pair/signal/peaks.check.tsv"]
     run_snakemake(tmp_path, "--cores", "1", *targets, configfile=cfg)
     got = bigwig_counts(tmp_path / "results/chip/signal/peaks.plus.bw")
     got_minus = bigwig_counts(tmp_path / "results/chip/signal/peaks.minus.bw")
@@ -487,6 +493,15 @@ def test_workflow_makes_and_checks_tracks(tmp_path):
     atac = bigwig_counts(tmp_path / "results/atac/signal/peaks.bw")
     assert atac["chr1"] == {520: 1, 680: 1, 1520: 1, 1680: 1}
     assert "with_reads" in (tmp_path / targets[0]).read_text()
+    # the pair covers chr1's two peaks, not chr2's: 2 of 3 pass the default 0.5, not 0.9
+    assert not list((tmp_path / "results/pair/signal").glob("*.bw"))  # nothing converted
+    strict = tmp_path / "strict.yaml"
+    strict.write_text(cfg.read_text() + "signal:\n  min_peaks_with_reads: 0.9\n")
+    bad = run_snakemake(tmp_path, "--cores", "1", "--forcerun", "check_signal",
+                        "results/pair/signal/peaks.check.tsv", configfile=strict, check=False)
+    out = " ".join((bad.stdout + bad.stderr).split())
+    assert bad.returncode != 0 and "only 67% of 3 peaks" in out, out[-2000:]
+    assert "plus.bw" in out and "same experiment and assembly" in out
     # the plan of a full run converts once and checks before anything else needs it
     plan = run_snakemake(tmp_path, "-n", configfile=cfg)
     assert "make_signal_track" not in plan.stdout  # reused: already made
