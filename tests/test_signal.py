@@ -18,7 +18,7 @@ import pytest
 from peak2motif.config import SCHEMA_PATH, check_config
 from peak2motif.errors import InputError
 from peak2motif.signal import bam as bam_reader
-from peak2motif.signal import bigwig, checks, make_signal_track, read_windows
+from peak2motif.signal import bigwig, checks, fragments, make_signal_track, read_windows
 
 SIZES = {"chr1": 1000, "chr2": 500}
 
@@ -224,6 +224,26 @@ def test_streams_chromosome_by_chromosome_in_small_chunks(tmp_path, genome, monk
     assert max(peak_pending) <= 8 + 6  # a flush threshold plus one batch, not a chromosome
     for w, s in zip(whole, small, strict=True):
         assert bigwig_counts(w) == bigwig_counts(s)
+
+
+def test_fragments_stream_in_small_chunks(tmp_path, genome, monkeypatch):
+    """Many fragments read 7 lines at a time, flushed every 8 cut sites: the counts are
+    those of every start and end, worked out with bincount."""
+    rng = np.random.default_rng(4)
+    rows = []
+    for chrom, size in SIZES.items():
+        starts = np.sort(rng.integers(0, size - 60, 300))
+        rows += [(chrom, a, a + int(rng.integers(20, 60))) for a in starts.tolist()]
+    path = tmp_path / "many.tsv"
+    path.write_text("".join(f"{c}\t{a}\t{b}\tBC\t1\n" for c, a, b in rows))
+    monkeypatch.setattr(fragments, "CHUNK_ROWS", 7)
+    monkeypatch.setattr(bigwig, "FLUSH_CUTS", 8)
+    make_signal_track(str(path), str(genome), "atac", [str(tmp_path / "f.bw")])
+    got = bigwig_counts(tmp_path / "f.bw")
+    for chrom, size in SIZES.items():
+        ends = [v for c, a, b in rows if c == chrom for v in (a, b)]
+        want = np.bincount(ends, minlength=size)
+        assert got[chrom] == {i: float(v) for i, v in enumerate(want) if v}
 
 
 # --- the window reader -------------------------------------------------------------------------

@@ -48,7 +48,7 @@ def read_chunks(path: str, rows: int = CHUNK_ROWS) -> Iterator[tuple[int, pd.Dat
 
 
 def cut_sites(path: str, sizes: dict[str, int], genome: str | None = None, *,
-              stats: dict | None = None, rows: int = CHUNK_ROWS, max_rows: int | None = None,
+              stats: dict | None = None, rows: int | None = None, max_rows: int | None = None,
               seen: list[str] | None = None) -> Iterator[CutBatch]:
     """Stream the two cut sites of every fragment, chromosome by chromosome.
 
@@ -63,7 +63,7 @@ def cut_sites(path: str, sizes: dict[str, int], genome: str | None = None, *,
     current, last_start = None, -1
     n = kept = other = off = 0
     matched = False
-    for line, chunk in read_chunks(path, rows):
+    for line, chunk in read_chunks(path, rows or CHUNK_ROWS):
         chroms = chunk["chrom"].to_numpy()
         starts = chunk["start"].to_numpy()
         ends = chunk["end"].to_numpy()
