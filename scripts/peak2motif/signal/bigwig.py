@@ -150,7 +150,9 @@ def write_count_tracks(stream, sizes: Mapping[str, int], out_paths: Sequence[str
 
 
 class _atomic_all:
-    """atomic_output for several files: all appear, or none."""
+    """atomic_output for several files: each appears only complete; an error while writing
+    leaves none of them (an error in a later rename leaves the earlier ones, and the job
+    fails)."""
 
     def __init__(self, paths) -> None:
         self.managers = [atomic_output(p) for p in paths]
