@@ -178,9 +178,11 @@ def check_bigwig(path: str, sizes: Mapping[str, int], genome: str | None = None)
 
 
 def check_fragments_head(path: str, sizes: Mapping[str, int], genome: str | None = None,
-                         rows: int = 100_000) -> None:
+                         rows: int = 20_000) -> None:
     """The first ``rows`` lines: a fragments layout, sorted, and, where none of their
-    chromosomes is in the FASTA only for want of a 'chr' prefix, the names."""
+    chromosomes is in the FASTA only for want of a 'chr' prefix, the names. It runs at every
+    workflow start (every cluster job's too), so it reads a head, not the file; the
+    conversion checks the rest."""
     from peak2motif.signal.fragments import cut_sites
 
     names: list[str] = []
