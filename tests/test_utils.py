@@ -125,4 +125,4 @@ def test_results_of_a_run_under_umask_022_are_readable_by_group_and_others(tiny_
                   if _mode(p) & 0o044 != 0o044]
     closed = [f"{p.relative_to(tiny_run)} {oct(_mode(p))}" for p in folders
               if _mode(p) & 0o055 != 0o055]
-    assert unreadable == [] and closed == []
+    assert not unreadable and not closed, (unreadable, closed)
