@@ -118,11 +118,19 @@ rule verify_contributions:
             "results/{dataset}/folds/{fold}/evaluation/test_predictions.tsv"
         ),
     output:
-        checks="results/{dataset}/contributions/checks.tsv",
+        checks=report(
+            "results/{dataset}/contributions/checks.tsv",
+            caption="report/checks_tsv.rst",
+            category="6. Checks",
+            subcategory="{dataset}",
+            labels={"result": "checks.tsv (download)"},
+        ),
         checks_html=report(
             "results/{dataset}/contributions/checks.html",
             caption="report/contribution_checks.rst",
             category="6. Checks",
+            subcategory="{dataset}",
+            labels={"result": "contribution checks (page)"},
         ),
     log:
         "logs/{dataset}/verify_contributions.log",

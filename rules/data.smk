@@ -39,11 +39,15 @@ rule prepare_regions:
             "results/{dataset}/sequences/summary.html",
             caption="report/data_summary.rst",
             category="1. Data",
+            subcategory="{dataset}",
+            labels={"result": "data summary (page)"},
         ),
         gc=report(
             "results/{dataset}/sequences/gc.png",
             caption="report/data_gc.rst",
             category="1. Data",
+            subcategory="{dataset}",
+            labels={"result": "GC of positives and negatives"},
         ),
     log:
         "logs/{dataset}/prepare_regions.log",

@@ -37,14 +37,41 @@ rule match_motifs:
         contributions="results/{dataset}/contributions/contributions.h5",
         regions="results/{dataset}/sequences/regions.tsv",
     output:
-        table="results/{dataset}/motifs/motifs.tsv",
-        patterns="results/{dataset}/motifs/patterns.tsv",
-        meme="results/{dataset}/motifs/motifs.meme",
+        table=report(
+            "results/{dataset}/motifs/motifs.tsv",
+            caption="report/motifs_tsv.rst",
+            category="5. Motifs",
+            subcategory="{dataset}",
+            labels={"result": "motifs.tsv (download)"},
+        ),
+        patterns=report(
+            "results/{dataset}/motifs/patterns.tsv",
+            caption="report/patterns_tsv.rst",
+            category="5. Motifs",
+            subcategory="{dataset}",
+            labels={"result": "patterns.tsv (download)"},
+        ),
+        meme=report(
+            "results/{dataset}/motifs/motifs.meme",
+            caption="report/motifs_meme.rst",
+            category="5. Motifs",
+            subcategory="{dataset}",
+            labels={"result": "motifs.meme (download)"},
+        ),
         logos=directory("results/{dataset}/motifs/logos"),
+        examples=report(
+            "results/{dataset}/motifs/examples.png",
+            caption="report/motif_examples.rst",
+            category="4. Contributions",
+            subcategory="{dataset}",
+            labels={"result": "an example of each motif"},
+        ),
         html=report(
             "results/{dataset}/motifs/motifs.html",
             caption="report/motifs.rst",
             category="5. Motifs",
+            subcategory="{dataset}",
+            labels={"result": "motif table (page)"},
         ),
     log:
         "logs/{dataset}/match_motifs.log",
@@ -74,13 +101,22 @@ rule call_instances:
         contributions="results/{dataset}/contributions/contributions.h5",
         regions="results/{dataset}/sequences/regions.tsv",
     output:
-        beds=directory("results/{dataset}/motifs/instances"),
+        beds=report(
+            directory("results/{dataset}/motifs/instances"),
+            patterns=["{name}.bed.gz"],
+            caption="report/instances_bed.rst",
+            category="5. Motifs",
+            subcategory="{dataset}",
+            labels={"result": "instances {name}.bed.gz (download)"},
+        ),
         counts="results/{dataset}/motifs/instance_counts.tsv",
         figure="results/{dataset}/motifs/instances.png",
         html=report(
             "results/{dataset}/motifs/instances.html",
             caption="report/instances.rst",
             category="5. Motifs",
+            subcategory="{dataset}",
+            labels={"result": "motif instances (page)"},
         ),
     log:
         "logs/{dataset}/call_instances.log",

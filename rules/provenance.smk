@@ -6,16 +6,26 @@ rule record_provenance:
     software versions. It runs on the CPU partition: the GPU facts (CUDA build, device) are
     logged by the GPU jobs themselves (train_model, compute_contributions)."""
     output:
-        config="results/{dataset}/provenance/config.yaml",
+        config=report(
+            "results/{dataset}/provenance/config.yaml",
+            caption="report/provenance_config.rst",
+            category="7. Provenance",
+            subcategory="{dataset}",
+            labels={"result": "config.yaml (download)"},
+        ),
         versions=report(
             "results/{dataset}/provenance/versions.tsv",
             caption="report/provenance_versions.rst",
             category="7. Provenance",
+            subcategory="{dataset}",
+            labels={"result": "versions.tsv (download)"},
         ),
         html=report(
             "results/{dataset}/provenance/provenance.html",
             caption="report/provenance.rst",
             category="7. Provenance",
+            subcategory="{dataset}",
+            labels={"result": "provenance (page)"},
         ),
     log:
         "logs/{dataset}/record_provenance.log",

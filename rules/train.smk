@@ -81,6 +81,8 @@ else:
                 "results/{dataset}/sweep/summary.html",
                 caption="report/sweep_summary.rst",
                 category="2. Training",
+                subcategory="{dataset}",
+                labels={"result": "sweep table (page)"},
             ),
             models=directory("results/{dataset}/sweep/selected"),
         log:
@@ -161,21 +163,33 @@ rule summarize_evaluation:
         history=fold_files("results/{dataset}/folds/{fold}/model/history.tsv"),
         regions="results/{dataset}/sequences/regions.tsv",
     output:
-        metrics="results/{dataset}/evaluation/metrics.tsv",
+        metrics=report(
+            "results/{dataset}/evaluation/metrics.tsv",
+            caption="report/metrics_tsv.rst",
+            category="3. Evaluation",
+            subcategory="{dataset}",
+            labels={"result": "metrics.tsv (download)"},
+        ),
         metrics_html=report(
             "results/{dataset}/evaluation/metrics.html",
             caption="report/metrics.rst",
             category="3. Evaluation",
+            subcategory="{dataset}",
+            labels={"result": "metrics (page)"},
         ),
         curves=report(
             "results/{dataset}/evaluation/curves.png",
             caption="report/curves.rst",
             category="3. Evaluation",
+            subcategory="{dataset}",
+            labels={"result": "ROC and PR curves"},
         ),
         training_curves=report(
             "results/{dataset}/evaluation/training_curves.png",
             caption="report/training_curves.rst",
             category="2. Training",
+            subcategory="{dataset}",
+            labels={"result": "training curves"},
         ),
     log:
         "logs/{dataset}/summarize_evaluation.log",
@@ -189,5 +203,6 @@ rule summarize_evaluation:
         runtime=10,
     params:
         task_type=task_type,
+        monitor=setting("training", "early_stopping", "monitor"),
     script:
         "../scripts/summarize_evaluation.py"

@@ -40,17 +40,27 @@ rule score_variants:
         motifs="results/{dataset}/motifs/motifs.tsv",
         patterns="results/{dataset}/motifs/patterns.tsv",
     output:
-        table="results/{dataset}/variants/variants.tsv",
+        table=report(
+            "results/{dataset}/variants/variants.tsv",
+            caption="report/variants_tsv.rst",
+            category="8. Variants",
+            subcategory="{dataset}",
+            labels={"result": "variants.tsv (download)"},
+        ),
         summary="results/{dataset}/variants/summary.tsv",
         figure=report(
             "results/{dataset}/variants/top_variants.png",
             caption="report/variants.rst",
             category="8. Variants",
+            subcategory="{dataset}",
+            labels={"result": "top variants"},
         ),
         html=report(
             "results/{dataset}/variants/variants.html",
             caption="report/variants.rst",
             category="8. Variants",
+            subcategory="{dataset}",
+            labels={"result": "variant effects (page)"},
         ),
     log:
         "logs/{dataset}/score_variants.log",

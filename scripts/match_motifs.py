@@ -18,4 +18,5 @@ with run_rule(snakemake) as sm:  # noqa: F821
         html=sm.output.html,
         params=params,
         threads=sm.threads,
+        examples_png=sm.output.examples,
     )

@@ -14,4 +14,5 @@ with run_rule(snakemake) as sm:  # noqa: F821
         sm.output.metrics_html,
         sm.output.curves,
         sm.output.training_curves,
+        monitor=sm.params.monitor,
     )

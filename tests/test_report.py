@@ -8,6 +8,12 @@ The report is a React app; its views change only by clicks or through its global
 object, and text inside its iframes is not in ``--dump-dom``. So the motif table is checked
 twice: in the HTML that the report embeds for ``motifs.html``, and on a screenshot of the
 report switched to that view by a script appended to a copy of the file.
+
+Every page must fit a 1,400 px screen without horizontal scrolling, on its own and inside the
+report (whose sidebar narrows it). A probe script added to a page measures
+``document.documentElement.scrollWidth`` against ``innerWidth`` once it has loaded; inside the
+report the page lives in an iframe of another origin (a data URI), so the probe posts its
+numbers to the report, which writes them into its own DOM for ``--dump-dom``.
 """
 
 from __future__ import annotations
@@ -139,8 +145,13 @@ def test_report_embeds_the_motif_table_with_logos(report):
     table = motifs[motifs.index("<table") : motifs.index("</table>")]
     rows = re.findall(r"<tr>.*?</tr>", table, re.S)
     assert len(rows) >= 2, "the motif table has no motif row"
-    assert "pattern" in rows[0] and "match_name" in rows[0]
-    assert re.search(r"<img src=\"data:image/(png|svg\+xml)", table), "motif logos missing"
+    assert "Pattern" in rows[0] and "Best matches" in rows[0] and "Reverse complement" in rows[0]
+    assert re.search(r"<img class=\"logo\" src=\"data:image/(png|svg\+xml)", table), \
+        "motif logos missing"
+    # tiny plants GATA1 and CTCF: each is matched by name with a q-value
+    assert "GATA" in table and "CTCF" in table and "q = " in table
+    # the truth columns of the demo stay out of the main table
+    assert "planted" not in table
 
 
 def test_report_renders_in_headless_chromium(chromium, report, tmp_path):
@@ -177,3 +188,141 @@ def test_motif_table_renders_in_the_report(chromium, report, tmp_path):
     page.write_text(_decode(results[MOTIFS]["data_uri"]))
     dom = render(chromium, page, tmp_path, "--dump-dom").stdout
     assert dom.count("<tr") >= 2 and "<img" in dom
+
+
+# --- every page fits a 1,400 px screen, alone and inside the report ---------------------------
+
+PROBE = (
+    "<script>window.addEventListener('load', function () { setTimeout(function () {"
+    " var msg = 'fit ' + document.documentElement.scrollWidth + ' ' + window.innerWidth;"
+    " if (window.parent !== window) { window.parent.postMessage(msg, '*'); }"
+    " document.body.setAttribute('data-fit', msg); }, 300); });</script>"
+)
+
+
+def _with_script(html: str, script: str) -> str:
+    at = html.rindex("</body>")
+    return html[:at] + script + html[at:]
+
+
+def _fit(dom: str, what: str) -> tuple[int, int]:
+    found = re.search(r'data-fit="fit (\d+) (\d+)"', dom)
+    assert found, f"{what}: the probe reported nothing"
+    return int(found.group(1)), int(found.group(2))
+
+
+def _html_pages(html: str) -> list[str]:
+    results = _script_json(html, "results", "results")
+    return sorted(p for p in results if p.endswith(".html"))
+
+
+def test_every_page_fits_1400_px_on_its_own(chromium, report, tmp_path):
+    html = report.read_text()
+    results = _script_json(html, "results", "results")
+    pages = _html_pages(html)
+    assert MOTIFS in pages and len(pages) >= 7, pages
+    for path in pages:
+        page = tmp_path / Path(path).name
+        page.write_text(_with_script(_decode(results[path]["data_uri"]), PROBE))
+        scroll, inner = _fit(render(chromium, page, tmp_path, "--dump-dom").stdout, path)
+        assert inner == 1400, inner
+        assert scroll <= inner, f"{path} scrolls sideways at 1,400 px: {scroll} > {inner}"
+
+
+def test_every_page_fits_inside_the_report(chromium, report, tmp_path):
+    html = report.read_text()
+    start = html.index('<script id="results">')
+    end = html.index("</script>", start)
+    results = _script_json(html, "results", "results")
+    pages = _html_pages(html)
+    for path in pages:
+        results[path]["data_uri"] = "data:text/html;base64," + base64.b64encode(
+            _with_script(_decode(results[path]["data_uri"]), PROBE).encode()).decode()
+    probed = (html[:start] + '<script id="results">var results = ' + json.dumps(results)
+              + ";" + html[end:])
+    widths = {}
+    for path in pages:
+        category = next(c for c, subs in _script_json(html, "categories", "categories").items()
+                        if any(path in files for files in subs.values()))
+        show = (
+            "<script>window.addEventListener('message', function (e) {"
+            " document.body.setAttribute('data-fit', e.data);"
+            " document.body.setAttribute('data-report',"
+            " document.documentElement.scrollWidth + ' ' + window.innerWidth); });"
+            " window.addEventListener('load', function () { setTimeout(function () {"
+            f" var path = {json.dumps(path)};"
+            " app.setView({content: 'html', contentPath: results[path].data_uri,"
+            f" resultPath: path, category: {json.dumps(category)}}}); }}, 200); }});</script>"
+        )
+        view = tmp_path / f"report_{Path(path).stem}.html"
+        view.write_text(_with_script(probed, show))
+        dom = render(chromium, view, tmp_path, "--dump-dom").stdout
+        scroll, inner = _fit(dom, path)
+        report_scroll, report_inner = map(
+            int, re.search(r'data-report="(\d+) (\d+)"', dom).groups())
+        # the report's sidebar leaves the page less than the screen
+        assert inner < 1400 and report_inner == 1400, (inner, report_inner)
+        assert scroll <= inner, f"{path} scrolls sideways in the report: {scroll} > {inner}"
+        assert report_scroll <= report_inner, (path, report_scroll)
+        widths[path] = inner
+    print("page widths inside the report:", widths)
+
+
+# --- the report carries its files ---------------------------------------------------------
+
+
+def test_report_carries_the_result_files_by_dataset(report):
+    html = report.read_text()
+    categories = _script_json(html, "categories", "categories")
+    results = _script_json(html, "results", "results")
+    wanted = {
+        "3. Evaluation": ["evaluation/metrics.tsv"],
+        "5. Motifs": ["motifs/motifs.tsv", "motifs/motifs.meme", "motifs/patterns.tsv",
+                      "motifs/instances/all.bed.gz"],
+        "6. Checks": ["contributions/checks.tsv"],
+        "7. Provenance": ["provenance/config.yaml", "provenance/versions.tsv"],
+        "8. Variants": ["variants/variants.tsv"],
+    }
+    for category, files in wanted.items():
+        assert list(categories[category]) == ["tiny"], (category, list(categories[category]))
+        held = categories[category]["tiny"]
+        for f in files:
+            path = f"results/tiny/{f}"
+            assert path in held, f"{path} is not in the report under {category} / tiny"
+            assert results[path]["data_uri"].startswith("data:"), path
+    beds = [p for p in categories["5. Motifs"]["tiny"] if p.endswith(".bed.gz")]
+    assert len(beds) >= 3, beds  # all.bed.gz and one per reported motif (GATA1, CTCF)
+    meme = _decode(results["results/tiny/motifs/motifs.meme"]["data_uri"])
+    assert "URL BLANK" not in meme and "nsites= 1\n" not in meme
+    # every entry is labelled and filed under its dataset
+    for category, subs in categories.items():
+        assert list(subs) == ["tiny"], category
+        for path in subs["tiny"]:
+            assert results[path].get("labels", {}).get("result"), path
+    # the bigWig is too large to embed: its caption gives the path instead
+    assert not any(p.endswith(".bw") for p in results)
+    captions = " ".join(r.get("caption", "") for r in results.values())
+    assert "results/tiny/contributions/contributions.bw" in captions
+
+
+def _landing_text(html: str) -> str:
+    """The report's landing page (Snakemake renders rules/report/workflow.rst into the JS
+    string ``workflow_desc``) as plain text."""
+    desc = json.loads(re.search(r'workflow_desc = ("(?:[^"\\]|\\.)*")', html).group(1))
+    assert "system-message" not in desc, "the landing text has reStructuredText errors"
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", desc))
+
+
+def test_landing_text_follows_the_run_config(tiny_run, report, tmp_path):
+    default = _landing_text(report.read_text())
+    assert "early stopping on the validation auROC" in default
+    assert "DeepLIFT" in default.split("How to read")[0]
+    out = tmp_path / "report.html"
+    run_snakemake(tiny_run, "--report", str(out), "--config",
+                  'training={"early_stopping": {"monitor": "val_loss"}}',
+                  'attribution={"method": "integrated_gradients"}',
+                  configfile=tiny_run / "tiny.yaml")
+    changed = _landing_text(out.read_text())
+    assert "early stopping on the validation loss" in changed
+    assert "Contributions : integrated gradients" in changed
+    assert "DeepLIFT" not in changed.split("How to read")[0]

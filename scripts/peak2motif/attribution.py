@@ -614,18 +614,10 @@ def gather_contributions(shards: list[str | os.PathLike], check_tables: list,
 
 def checks_html(table: pd.DataFrame, settings: dict, attrs: dict) -> str:
     """The checks table as a page for the report."""
-    from peak2motif.presentation import page
-    from peak2motif.presentation import table as html_table
+    from peak2motif.presentation import checks_page
 
-    shown = table.copy()
-    shown["status"] = [f"<span class='{v}'>{v}</span>" for v in shown["status"]]
-    body = (f"<h3>Contribution checks ({attrs.get('method', settings['method'])})</h3>"
-            f"<p class='note'>Reference {settings['reference']} "
-            f"({attrs.get('n_references', '')} per sequence). Each value is the worst over "
-            "all attribution jobs (every fold and shard) and the cross-check jobs. FAIL "
-            "stops the workflow; 'recorded' rows have no limit.</p>"
-            + html_table(shown, escape=False))
-    return page("contribution checks", body)
+    return checks_page(table, attrs.get("method", settings["method"]), settings["reference"],
+                       attrs.get("n_references", ""))
 
 
 def plot_contributions(actual: np.ndarray, score: np.ndarray, out_png,

@@ -23,7 +23,7 @@ import pandas as pd
 from scipy import stats
 from sklearn import metrics as skm
 
-from peak2motif.presentation import page, pyplot
+from peak2motif.presentation import pyplot, render, write_page
 from peak2motif.presentation import table as html_table
 from peak2motif.splitfiles import read_labels, split_info
 from peak2motif.train import configure_runtime, stream_dataset
@@ -156,25 +156,52 @@ def plot_curves(data: Mapping[str, tuple[np.ndarray, np.ndarray]], tasks: Sequen
     _save(fig, path)
 
 
-def plot_history(histories: Sequence[pd.DataFrame], path: str | os.PathLike) -> None:
-    """Loss and each metric per epoch, train vs validation, one line pair per fold."""
+def best_epoch(history: pd.DataFrame, monitor: str = "auto") -> tuple[str, int] | None:
+    """The monitored column of a fold's history and the epoch early stopping restored (the
+    best value: lowest loss, highest auROC/auPRC). ``auto`` is val_auroc when the history has
+    it (classification), else val_loss, as in training."""
+    if monitor == "auto":
+        monitor = "val_auroc" if "val_auroc" in history else "val_loss"
+    if monitor not in history or history[monitor].isna().all():
+        return None
+    values = history[monitor].to_numpy(dtype=float)
+    at = int(np.nanargmin(values) if monitor.endswith("loss") else np.nanargmax(values))
+    return monitor, int(history["epoch"].iloc[at])
+
+
+def plot_history(histories: Sequence[pd.DataFrame], path: str | os.PathLike,
+                 monitor: str = "auto") -> None:
+    """Loss and each metric per epoch: train solid blue, validation dashed orange (one shade
+    per fold), and the epoch whose weights early stopping restored (by ``monitor``) marked."""
     names = [c for c in histories[0].columns
              if c not in ("epoch", "learning_rate") and not c.startswith("val_")]
     fig, axes = plt.subplots(1, len(names) + 1, figsize=(4.2 * (len(names) + 1), 3.8),
                              squeeze=False)
+    train_colours = plt.get_cmap("Blues")(np.linspace(0.85, 0.5, len(histories)))
+    valid_colours = plt.get_cmap("Oranges")(np.linspace(0.85, 0.5, len(histories)))
     for k, history in enumerate(histories):
         tag = f" (fold {k})" if len(histories) > 1 else ""
+        best = best_epoch(history, monitor)
         for ax, name in zip(axes[0], names, strict=False):
-            line, = ax.plot(history.epoch, history[name], marker=".", label=f"train{tag}")
+            ax.plot(history.epoch, history[name], marker=".", color=train_colours[k],
+                    label=f"train{tag}")
             if f"val_{name}" in history:
                 ax.plot(history.epoch, history[f"val_{name}"], ls="--", marker=".",
-                        color=line.get_color(), label=f"validation{tag}")
+                        color=valid_colours[k], label=f"validation{tag}")
+            if best is not None:
+                ax.axvline(best[1], color=valid_colours[k], lw=1, ls=":",
+                           label=f"restored epoch {best[1]}{tag} (best {best[0]})")
             ax.set(xlabel="epoch", title=name)
         if "learning_rate" in history:
-            axes[0, -1].plot(history.epoch, history.learning_rate, marker=".")
+            axes[0, -1].plot(history.epoch, history.learning_rate, marker=".",
+                             color=train_colours[k], label=f"learning rate{tag}")
     axes[0, -1].set(xlabel="epoch", title="learning rate")
-    axes[0, 0].legend(fontsize=7)
-    fig.tight_layout()
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    # one column per fold (the legend fills columns first); one row when there is one fold
+    ncol = len(labels) if len(histories) == 1 else len(histories)
+    rows = -(-len(labels) // ncol)
+    fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=9, frameon=False)
+    fig.tight_layout(rect=(0, 0.02 + 0.055 * rows, 1, 1))
     _save(fig, path)
 
 
@@ -189,8 +216,8 @@ def write_table(table: pd.DataFrame, tsv, html=None, caption: str = "") -> None:
     with atomic_output(tsv) as tmp:
         table.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
     if html:
-        with atomic_output(html) as tmp:
-            tmp.write_text(page(caption, f"<h3>{caption}</h3>" + html_table(table)))
+        write_page(html, "table_page.html", title=caption, heading=caption, note="",
+                   table=html_table(table))
 
 
 def _is_peak(regions_tsv) -> np.ndarray:
@@ -227,9 +254,66 @@ def evaluate_fold(model_path, split_paths: Mapping[str, str | os.PathLike], regi
     return metrics
 
 
+# What a test auROC says about the model, from what the workflow measurably reaches: the
+# realistic CI case (worm_ci_1200) reaches 0.93-0.94 and recovers every planted motif; a
+# poorly trained model at 0.57 gave motifs no better than noise (BENCHMARKS.md, FACTS.md).
+AUROC_GOOD = 0.8
+AUROC_WEAK = 0.6
+
+
+def auroc_verdict(task: str, auroc: float, positive_fraction: float, auprc: float) -> dict:
+    """A "what good looks like" verdict on a task's pooled test auROC and auPRC against
+    what a random classifier reaches (auROC 0.5, auPRC = the positive fraction)."""
+    text = (f"test auROC {auroc:.3f} (a random classifier: 0.5); auPRC {auprc:.3f} (random: "
+            f"the positive fraction, {positive_fraction:.3f}). ")
+    if auroc >= AUROC_GOOD:
+        level, label = "good", f"{task}: learned."
+        text += f"At or above {AUROC_GOOD}, motifs from the contributions are worth reading."
+    elif auroc >= AUROC_WEAK:
+        level, label = "fair", f"{task}: weak."
+        text += (f"Between {AUROC_WEAK} and {AUROC_GOOD}: the model learned part of the signal; "
+                 "read its motifs with care, and consider more peaks or training longer.")
+    else:
+        level, label = "bad", f"{task}: near chance."
+        text += (f"Below {AUROC_WEAK}: the model barely separates peaks from negatives, so "
+                 "its contributions and motifs are not evidence of anything.")
+    return dict(level=level, label=label, text=text)
+
+
+def metrics_page(metrics: pd.DataFrame, task_type: str) -> str:
+    """The report page of the metrics (long table, columns task, split, fold, metric, value):
+    one row per task, fold and split, and a verdict per task on the pooled test auROC."""
+    folds = metrics.loc[metrics["fold"] != "pooled", "fold"].nunique()
+    shown = metrics if folds > 1 else metrics[metrics["fold"] != "pooled"]
+    wide = shown.pivot_table(index=["task", "fold", "split"], columns="metric",
+                             values="value", sort=False).reset_index()
+    wide.columns = [str(c) for c in wide.columns]
+    verdicts = []
+    if task_type != "regression":
+        test = metrics[(metrics["split"] == "test")
+                       & (metrics["fold"] == ("pooled" if folds > 1 else shown["fold"].iloc[0]))]
+        for task, sub in test.groupby("task", sort=False):
+            value = sub.set_index("metric")["value"]
+            if {"auroc", "auprc", "positive_fraction"} <= set(value.index):
+                verdicts.append(auroc_verdict(str(task), float(value["auroc"]),
+                                              float(value["positive_fraction"]),
+                                              float(value["auprc"])))
+    note = ("Each fold's model on its own validation and test splits"
+            + ("; pooled is the test splits of all folds together, each region predicted by "
+               "the model that never saw it." if folds > 1 else " (one fold).")
+            + (" For regression, *_peaks metrics are over the peaks alone; the others "
+               "include the negatives, whose zero signal inflates them."
+               if task_type == "regression" else
+               " What good looks like: auROC well above 0.5, auPRC well above the positive "
+               "fraction. The table is metrics.tsv (in this report, long format)."))
+    return render("metrics.html", title="metrics", note=note, verdicts=verdicts,
+                  table=html_table(wide))
+
+
 def summarize_evaluation(metrics_paths: Sequence, predictions_paths: Sequence,
                          history_paths: Sequence, regions_tsv, task_type: str, metrics_tsv,
-                         metrics_html, curves_png, history_png) -> pd.DataFrame:
+                         metrics_html, curves_png, history_png,
+                         monitor: str = "auto") -> pd.DataFrame:
     """Per-fold metrics and the pooled test metrics; the curves of the pooled test set."""
     per_fold = pd.concat([pd.read_csv(p, sep="\t", dtype={"fold": str})
                           for p in metrics_paths], ignore_index=True)
@@ -243,18 +327,10 @@ def summarize_evaluation(metrics_paths: Sequence, predictions_paths: Sequence,
     pooled.insert(2, "fold", "pooled")
     metrics = pd.concat([per_fold, pooled], ignore_index=True)
     write_table(metrics, metrics_tsv)
-    wide = metrics.pivot_table(index=["task", "fold", "split"], columns="metric",
-                               values="value", sort=False).reset_index()
-    note = ("Each fold's model on its own validation and test splits; <b>pooled</b> is the "
-            "test splits of all folds together, each region predicted by the model that never "
-            "saw it." + (" For regression, *_peaks metrics are over the peaks alone; the others "
-                         "include the negatives, whose zero signal inflates them."
-                         if task_type == "regression" else ""))
     with atomic_output(metrics_html) as tmp:
-        tmp.write_text(page("metrics", f"<h3>Validation and test metrics</h3><p class='note'>"
-                            f"{note}</p>" + html_table(wide)))
+        tmp.write_text(metrics_page(metrics, task_type))
     plot_curves({"pooled test": (labels, preds)}, tasks, task_type, curves_png)
-    plot_history([pd.read_csv(h, sep="\t") for h in history_paths], history_png)
+    plot_history([pd.read_csv(h, sep="\t") for h in history_paths], history_png, monitor)
     for row in pooled[pooled.metric.isin(["auroc", "pearson", "pearson_peaks"])].itertuples():
         log.info("pooled test %s %s = %.4f", row.task, row.metric, row.value)
     return metrics

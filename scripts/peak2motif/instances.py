@@ -173,6 +173,11 @@ def plot_instances(allbed: pd.DataFrame, regions: pd.DataFrame, counts: pd.DataF
             table.set_index("pattern").loc[p, "match_name"], str) else p for p in frac.columns]
         bx.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=7)
         bx.set_yticks(range(len(names)), names, fontsize=7)
+        values = frac.to_numpy()
+        if len(names) <= 15:
+            for (r, c), v in np.ndenumerate(values):
+                bx.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=7,
+                        color="black" if v > 0.6 else "white")
         fig.colorbar(im, ax=bx, label="fraction of row motif's peaks with column motif")
     bx.set_title("Co-occurrence in peaks")
     fig.tight_layout()
@@ -182,9 +187,7 @@ def plot_instances(allbed: pd.DataFrame, regions: pd.DataFrame, counts: pd.DataF
 
 
 def instances_html(allbed, counts, table, thresholds, figure_png, params) -> str:
-    import base64
-
-    from peak2motif.presentation import page
+    from peak2motif.presentation import data_uri, render
     from peak2motif.presentation import table as html_table
 
     rows = []
@@ -195,12 +198,9 @@ def instances_html(allbed, counts, table, thresholds, figure_png, params) -> str
                      "motif": row.match_name if isinstance(row.match_name, str) else "",
                      "instances": n, "peaks with one": peaks,
                      "contribution threshold": thresholds.get(row.pattern, np.nan)})
-    img = base64.b64encode(Path(figure_png).read_bytes()).decode()
-    body = ("<h3>Motif instances</h3><p class='note'>Windows matching a reported motif "
-            f"(site score &ge; {params['site_score']}) whose contribution reaches the larger of "
-            "the motif's seqlet threshold and the null threshold: at most "
-            f"{params['instance_null_fraction']:.0%} of the matched negatives have a site that "
-            "strong. BED files (bgzip + tabix) are in motifs/instances/.</p>"
-            + html_table(pd.DataFrame(rows))
-            + f"<img src='data:image/png;base64,{img}' style='max-width:1000px'>")
-    return page("motif instances", body)
+    return render("instances.html", title="motif instances", site_score=params["site_score"],
+                  null_fraction=f"{params['instance_null_fraction']:.0%}",
+                  table=html_table(pd.DataFrame(rows, columns=[
+                      "task", "pattern", "motif", "instances", "peaks with one",
+                      "contribution threshold"])),
+                  figure=data_uri(figure_png))

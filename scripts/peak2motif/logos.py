@@ -1,15 +1,14 @@
 """Sequence logos (logomaker) of discovered motifs and the HTML page that shows them.
 
-Each kept pattern gets one PNG: its trimmed CWM (contribution weight matrix, ``(W, 4)``) on
-top and, below it on the same x axis, the information logo of its best database match,
-reverse-complemented when TomTom matched the reverse strand and shifted by TomTom's offset,
-so aligned columns sit on top of each other.
+Each kept pattern gets its trimmed CWM (contribution weight matrix, ``(W, 4)``) drawn forward
+and reverse-complemented for the motif table, the information logos of its top three database
+matches, and one PNG with the CWM on top and, below it on the same x axis, its best match. A
+match is reverse-complemented when TomTom matched the reverse strand and shifted by TomTom's
+offset, so aligned columns sit on top of each other.
 """
 
 from __future__ import annotations
 
-import base64
-import html as html_lib
 import logging
 from pathlib import Path
 
@@ -96,18 +95,70 @@ def draw_logo(
     plt.close(fig)
 
 
-def draw_logos(kept, table: pd.DataFrame, db, logos_dir: str | Path) -> dict[str, Path]:
-    """One PNG per kept pattern (``peak2motif.motifs.Pattern``) in ``logos_dir``.
+def top_matches(i: int, db, matches: dict[str, np.ndarray], max_qvalue: float,
+                k: int = 3) -> list[dict]:
+    """The best ``k`` database motifs of kept pattern ``i`` with different TF names and
+    ``q < max_qvalue``, best p-value first (the order :func:`peak2motif.motifs.motif_table`
+    picks its best and second match in). Each: id, name, qvalue, strand, offset, index."""
+    if not len(db):
+        return []
+    order = np.argsort(matches["pvalue"][i], kind="stable")
+    found, names = [], set()
+    for j in order:
+        if matches["qvalue"][i, j] >= max_qvalue or len(found) == k:
+            break
+        if db.names[j].upper() in names:
+            continue
+        names.add(db.names[j].upper())
+        found.append(dict(id=db.ids[j], name=db.names[j], qvalue=float(matches["qvalue"][i, j]),
+                          strand="+-"[int(matches["strand"][i, j])],
+                          offset=int(matches["offset"][i, j]), index=int(j)))
+    return found
+
+
+def draw_cwm(path: str | Path, cwm: np.ndarray, positions: np.ndarray | None = None,
+             xlim: tuple[float, float] | None = None, bits: bool = False) -> None:
+    """A compact logo of one ``(W, 4)`` matrix for the motif table (no title; the table's
+    header says what it is). ``bits`` draws an information logo on a 0-2 axis."""
+    x = np.arange(len(cwm)) if positions is None else positions
+    lo, hi = xlim if xlim else (x.min() - 0.5, x.max() + 0.5)
+    fig, ax = plt.subplots(figsize=(max(2.4, 0.2 * (hi - lo) + 0.6), 1.05))
+    logomaker.Logo(_frame(cwm, x), ax=ax)
+    ax.set_xlim(lo, hi)
+    ax.set_xticks([])
+    ax.tick_params(axis="y", labelsize=7)
+    if bits:
+        ax.set_ylim(0, 2)
+        ax.set_ylabel("bits", fontsize=7)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    fig.tight_layout(pad=0.2)
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+
+
+def draw_logos(kept, table: pd.DataFrame, db, logos_dir: str | Path,
+               matches: dict[str, np.ndarray] | None = None,
+               max_qvalue: float = 0.05) -> dict[str, dict]:
+    """The figures of each kept pattern (``peak2motif.motifs.Pattern``) in ``logos_dir``.
 
     ``table`` is the motif table (one row per kept pattern, same order); ``db`` the
-    ``MotifDatabase`` its matches come from. Returns pattern name -> PNG path.
+    ``MotifDatabase`` and ``matches`` the TomTom arrays (``pvalue``, ``qvalue``, ``strand``,
+    ``offset``, each ``(n_kept, n_db)``) its matches come from. Per pattern:
+    ``PATTERN.png`` (the CWM and, aligned below, its best match), ``PATTERN.forward.png`` and
+    ``PATTERN.reverse.png`` (the CWM and its reverse complement, for the table) and
+    ``PATTERN.match_K.png`` (the K-th of the :func:`top_matches`, in the CWM's frame).
+    Returns pattern name -> {"figure", "forward", "reverse": Path, "matches": [dict with
+    "logo": Path]}.
     """
     logos_dir = Path(logos_dir)
     logos_dir.mkdir(parents=True, exist_ok=True)
     index = {mid: i for i, mid in enumerate(db.ids)}
     files = {}
-    for p, (_, row) in zip(kept, table.iterrows(), strict=True):
+    for i, (p, (_, row)) in enumerate(zip(kept, table.iterrows(), strict=True)):
         t0, t1 = p.trim
+        cwm = p.cwm[t0:t1]
         target = None
         kwargs = {}
         if isinstance(row["match_id"], str) and row["match_id"] in index:
@@ -120,21 +171,93 @@ def draw_logos(kept, table: pd.DataFrame, db, logos_dir: str | Path) -> dict[str
                 strand=row["match_strand"],
                 offset=int(row["match_offset"]),
             )
-        path = logos_dir / f"{p.name}.png"
-        draw_logo(
-            path,
-            p.cwm[t0:t1],
-            title=f"{p.name}  ({p.n_seqlets} seqlets, {p.sign})",
-            target_ppm=target,
-            **kwargs,
-        )
-        files[p.name] = path
+        out = dict(figure=logos_dir / f"{p.name}.png", forward=logos_dir / f"{p.name}.forward.png",
+                   reverse=logos_dir / f"{p.name}.reverse.png", matches=[])
+        draw_logo(out["figure"], cwm, title=f"{p.name}  ({p.n_seqlets} seqlets, {p.sign})",
+                  target_ppm=target, **kwargs)
+        draw_cwm(out["forward"], cwm)
+        draw_cwm(out["reverse"], cwm[::-1, ::-1])
+        found = top_matches(i, db, matches, max_qvalue) if matches is not None else []
+        for k, match in enumerate(found, start=1):
+            t, x_t = aligned_target(db.ppms[match["index"]], match["strand"], match["offset"])
+            lo = min(x_t.min(), 0) - 0.5
+            hi = max(x_t.max(), len(cwm) - 1) + 0.5
+            match["logo"] = logos_dir / f"{p.name}.match_{k}.png"
+            draw_cwm(match["logo"], information_matrix(t), x_t, (lo, hi), bits=True)
+            out["matches"].append(match)
+        files[p.name] = out
     return files
 
 
-def _img(path: Path) -> str:
-    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
-    return f'<img src="data:image/png;base64,{data}" style="max-width:700px">'
+def best_seqlet(pattern, actual: np.ndarray, row_of_region: dict[int, int]
+                ) -> tuple[int, int, int] | None:
+    """The seqlet of ``pattern`` whose trimmed core carries the most contribution: (row of
+    ``actual``, core start, core end) in sequence coordinates. ``actual`` is ``(N, L)``, the
+    per-position contributions of the task's explained sequences; ``row_of_region`` maps a
+    regions.tsv row (the seqlets' ``example_idx``) to its row of ``actual``."""
+    t0, t1 = pattern.trim if pattern.trim else (0, len(pattern.ppm))
+    best, found = -np.inf, None
+    for s in pattern.seqlets.itertuples():
+        row = row_of_region.get(int(s.example_idx))
+        if row is None:
+            continue
+        a, b = (s.end - t1, s.end - t0) if s.is_revcomp else (s.start + t0, s.start + t1)
+        a, b = max(0, int(a)), min(actual.shape[1], int(b))
+        score = float(actual[row, a:b].sum()) if b > a else -np.inf
+        if score > best:
+            best, found = score, (row, a, b)
+    return found
+
+
+def draw_examples(kept, table: pd.DataFrame, contributions, regions: pd.DataFrame, path,
+                  flank: int = 30) -> None:
+    """Example tracks, one per reported motif: the contributions of the observed bases around
+    the motif's strongest seqlet, on genome coordinates, titled with the region's name.
+
+    ``kept`` are the reported patterns and ``table`` their rows of the motif table (same
+    order); ``contributions`` is contributions.h5 and ``regions`` regions.tsv.
+    """
+    from peak2motif.contributions import read_task
+
+    n = max(1, len(kept))
+    fig, axes = plt.subplots(n, 1, figsize=(11, 1.9 * n), squeeze=False)
+    tasks = {}
+    for ax, p, (_, row) in zip(axes[:, 0], kept, table.iterrows(), strict=False):
+        if p.task not in tasks:
+            c = read_task(contributions, p.task, positives_only=True)
+            actual = (c.hypothetical * c.onehot).astype(np.float32)
+            tasks[p.task] = (actual, c.region_index,
+                             {int(r): i for i, r in enumerate(c.region_index)})
+        actual, region_index, rows = tasks[p.task]
+        found = best_seqlet(p, actual.sum(axis=2), rows)
+        if found is None:
+            ax.axis("off")
+            ax.text(0.5, 0.5, f"{p.name}: no explained seqlet", ha="center")
+            continue
+        r, a, b = found
+        length = actual.shape[1]
+        lo = max(0, min((a + b) // 2 - flank, length - 2 * flank))
+        hi = min(length, lo + 2 * flank)
+        region = regions.iloc[int(region_index[r])]
+        x = int(region["start"]) + np.arange(lo, hi)
+        logomaker.Logo(_frame(actual[r, lo:hi], x), ax=ax, color_scheme="classic")
+        ax.axvspan(int(region["start"]) + a - 0.5, int(region["start"]) + b - 0.5,
+                   color="gold", alpha=0.2, lw=0)
+        ax.axhline(0, color="grey", lw=0.5)
+        ax.set_ylabel("contribution", fontsize=8)
+        ax.set_xlabel(f"{region['chrom']} position (bp, 0-based)", fontsize=8)
+        ax.ticklabel_format(axis="x", style="plain", useOffset=False)
+        name = row["match_name"] if isinstance(row["match_name"], str) else "no match"
+        ax.set_title(f"{p.name} ({name}): region {region['name']}, {region['chrom']}:"
+                     f"{int(region['start']) + lo + 1:,}-{int(region['start']) + hi:,} "
+                     "(motif shaded)", fontsize=9, loc="left")
+    if not kept:
+        axes[0, 0].axis("off")
+        axes[0, 0].text(0.5, 0.5, "no motif was reported", ha="center")
+    fig.tight_layout()
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
 
 
 def no_motif_sentence(params: dict) -> str:
@@ -148,83 +271,97 @@ def no_motif_sentence(params: dict) -> str:
     )
 
 
-SHOWN = ("sign", "n_seqlets", "consensus", "length", "match_id", "match_name", "match_family",
-         "qvalue", "second_match_name", "positive_hit_fraction", "negative_hit_fraction",
-         "enrichment", "enrichment_qvalue", "seqlet_fraction_in_planted", "planted_motif")
+# Columns of motifs.tsv that the main table shows; the rest go to the detail table.
+MAIN = ("task", "pattern", "sign", "n_seqlets", "match_id", "match_name", "qvalue",
+        "second_match_id", "second_match_name", "second_match_qvalue", "enrichment",
+        "enrichment_qvalue", "positive_hit_fraction", "negative_hit_fraction")
+# Known only on simulated data: shown when the run has a truth table.
+TRUTH = ("seqlet_fraction_in_planted", "planted_motif")
 
 
-def _cell(column: str, value) -> str:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return "" if column.startswith(("match", "second")) else "NA"
-    if column in ("qvalue", "enrichment_qvalue"):
-        return f"{value:.2g}"
-    if isinstance(value, float):
-        return f"{value:.3g}"
-    return str(value)
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value))
 
 
-def _task_table(table: pd.DataFrame, logo_files: dict[str, Path]) -> str:
-    esc = html_lib.escape
-    shown = [c for c in SHOWN if c in table and not (
-        c in ("seqlet_fraction_in_planted", "planted_motif") and table[c].isna().all())]
-    # The logo goes second, so the report shows it without scrolling sideways.
-    parts = ["<table><tr><th>pattern</th><th>logo (CWM, and best match below)</th>"
-             + "".join(f"<th>{esc(c)}</th>" for c in shown) + "</tr>"]
-    for _, row in table.iterrows():
-        logo = logo_files.get(row["pattern"])
-        cells = [f"<td>{esc(str(row['pattern']))}</td>",
-                 f"<td>{_img(logo) if logo else ''}</td>"]
-        cells += [f"<td>{esc(_cell(c, row[c]))}</td>" for c in shown]
-        parts.append("<tr>" + "".join(cells) + "</tr>")
-    return "".join(parts) + "</table>"
+def _q(value) -> str:
+    return "" if _missing(value) else f"{value:.2g}"
+
+
+def _fraction(value) -> str:
+    return "NA" if _missing(value) else f"{value:.0%}"
+
+
+def _matches_from_table(row) -> list[dict]:
+    """Matches named in the table (best and second), for figures drawn without TomTom arrays."""
+    found = []
+    for prefix, q in (("match", "qvalue"), ("second_match", "second_match_qvalue")):
+        if isinstance(row.get(f"{prefix}_id"), str):
+            found.append(dict(id=row[f"{prefix}_id"], name=row[f"{prefix}_name"],
+                              qvalue=row.get(q)))
+    return found
+
+
+def _motif_view(row, figures: dict, min_seqlets: int) -> dict:
+    from peak2motif.presentation import data_uri
+
+    fig = figures.get(row["pattern"], {})
+    found = fig.get("matches") if "matches" in fig else _matches_from_table(row)
+    well = row["n_seqlets"] >= 2 * min_seqlets
+    return dict(
+        pattern=row["pattern"], sign=row["sign"], n_seqlets=int(row["n_seqlets"]),
+        length="" if _missing(row.get("length")) else int(row["length"]),
+        forward=data_uri(fig["forward"]) if "forward" in fig else "",
+        reverse=data_uri(fig["reverse"]) if "reverse" in fig else "",
+        support="well supported" if well else "near the minimum",
+        support_level="good" if well else "fair",
+        matches=[dict(id=m["id"], name=m["name"], q=_q(m["qvalue"]),
+                      logo=data_uri(m["logo"]) if m.get("logo") else "") for m in found],
+        best_q="" if _missing(row.get("qvalue")) else f"q = {row['qvalue']:.2g}",
+        enrichment="NA" if _missing(row["enrichment"]) else f"{row['enrichment']:.3g}",
+        enrichment_q=_q(row["enrichment_qvalue"]),
+        pos_hits=_fraction(row["positive_hit_fraction"]),
+        neg_hits=_fraction(row["negative_hit_fraction"]),
+    )
 
 
 def motifs_html(
     table: pd.DataFrame,
     summary: pd.DataFrame,
-    logo_files: dict[str, Path],
+    figures: dict[str, dict],
     *,
     tasks: list[str],
     database: str,
     params: dict,
+    examples: str | Path | None = None,
 ) -> str:
     """A self-contained HTML page (logos as base64 PNG) of the motif table, task by task.
 
-    ``summary`` lists every pattern TF-MoDISco found and why it was dropped.
+    ``figures`` is what :func:`draw_logos` returns (pattern -> its PNGs and top matches).
+    The main table shows what a biologist reads first (logos, seqlets, matches, enrichment);
+    the other columns of ``motifs.tsv`` go to a detail table below it, the truth columns only
+    when the run has a truth table. ``summary`` lists every pattern TF-MoDISco found and why
+    it was dropped. ``examples`` is the PNG of :func:`draw_examples`, shown below the table.
     """
-    from peak2motif.presentation import page
+    from peak2motif.presentation import render
     from peak2motif.presentation import table as html_table
 
-    esc = html_lib.escape
     params = with_defaults("motifs", params)
-    parts = [
-        "<h2>Motifs found by TF-MoDISco-lite</h2>",
-        f"<p class='note'>A pattern is reported when it has at least {params['min_seqlets']} "
-        f"seqlets, carries &ge; {params['min_information']} bits over &ge; "
-        f"{params['min_length']} positions after trimming to positions with &ge; "
-        f"{params['trim_threshold']} bits, and is <b>really there</b>: its hits (sequence "
-        f"matches scoring &ge; {params['site_score']} of the matrix's range that carry the "
-        "model's contribution) are enriched in the task's positives over the matched "
-        "negatives the same fold models explained, at least "
-        f"{params['min_enrichment']}-fold with Benjamini-Hochberg q &lt; "
-        f"{params['enrichment_qvalue']}. Matches: TomTom (memelite) against "
-        f"{esc(database)}, q-values ({esc(str(params['multiple_testing']))}), named when "
-        f"q &lt; {params['max_qvalue']}.</p>",
-    ]
+    views = []
     for task in tasks:
         sub = table[table["task"] == task] if len(table) else table
-        if len(tasks) > 1:
-            parts.append(f"<h3>Task {esc(task)}</h3>")
-        if sub.empty:
-            parts.append(f"<p><strong>{esc(no_motif_sentence(params))}</strong></p>")
-            continue
-        parts.append(_task_table(sub, logo_files))
-        if sub["match_id"].isna().any():
-            parts.append(
-                "<p class='note'>Patterns without a match passed every filter but no "
-                f"database motif matched them at q &lt; {params['max_qvalue']}: candidate new "
-                "motifs, or motifs missing from the database.</p>")
-    parts.append("<h3>Every pattern TF-MoDISco-lite reported, and why it was dropped</h3>")
-    parts.append(html_table(summary) if len(summary)
-                 else "<p>TF-MoDISco-lite reported no pattern.</p>")
-    return page("Motifs", "\n".join(parts))
+        planted = [c for c in TRUTH if c in sub and not sub[c].isna().all()]
+        detail = ["pattern", *[c for c in sub.columns if c not in MAIN and c not in TRUTH],
+                  *planted]
+        views.append(dict(
+            name=task,
+            no_motif=no_motif_sentence(params),
+            motifs=[_motif_view(row, figures, int(params["min_seqlets"]))
+                    for _, row in sub.iterrows()],
+            planted=bool(planted),
+            details=html_table(sub[detail]) if len(sub) else None,
+        ))
+    from peak2motif.presentation import data_uri
+
+    return render("motifs.html", title="Motifs", p=params, database=database, tasks=views,
+                  summary=html_table(summary),
+                  examples=data_uri(examples) if examples and len(table) else "")

@@ -776,16 +776,25 @@ def motif_table(
 
 
 def write_meme(path: str | Path, kept: list[Pattern]) -> None:
-    """The trimmed PPMs of the kept patterns as a MEME file (memelite.io.write_meme)."""
-    from memelite.io import write_meme as _write_meme
+    """The trimmed PPMs of the kept patterns as a MEME file (minimal MEME format 4).
 
-    motifs = {}
+    Hand-written: memelite's ``write_meme`` writes ``nsites= 1`` and a ``URL BLANK`` line for
+    every motif; here ``nsites`` is the pattern's seqlet count (tools that add pseudocounts
+    by site count, such as FIMO and TomTom, weigh the matrix correctly) and there is no URL.
+    ``memelite.io.read_meme`` reads it back with the pattern names as keys.
+    """
+    lines = ["MEME version 4", "", "ALPHABET= ACGT", "", "strands: + -", "",
+             "Background letter frequencies", "A 0.25 C 0.25 G 0.25 T 0.25", ""]
     for p in kept:
         t0, t1 = p.trim
         ppm = np.asarray(p.ppm[t0:t1], dtype=np.float64)
-        motifs[p.name] = (ppm / ppm.sum(axis=1, keepdims=True)).T
+        ppm = ppm / ppm.sum(axis=1, keepdims=True)
+        lines += [f"MOTIF {p.name}",
+                  f"letter-probability matrix: alength= 4 w= {len(ppm)} nsites= {p.n_seqlets}"]
+        lines += [" ".join(f"{v:.6f}" for v in row) for row in ppm]
+        lines.append("")
     with atomic_output(path) as tmp:
-        _write_meme(str(tmp), motifs)
+        Path(tmp).write_text("\n".join(lines) + "\n")
 
 
 FILTER_KEYS = ("min_seqlets", "trim_threshold", "min_length", "min_information",
@@ -837,9 +846,11 @@ def match_motifs(
     html: str | Path,
     params: dict,
     threads: int = 1,
+    examples_png: str | Path | None = None,
 ) -> pd.DataFrame:
     """Rule ``match_motifs``: filter, calibrate against the null, TomTom, truth overlap,
-    table, MEME, logos, HTML. ``modisco_h5`` maps each task to its modisco.h5."""
+    table, MEME, logos, an example track per motif (``examples_png``), HTML. ``modisco_h5``
+    maps each task to its modisco.h5."""
     from peak2motif import logos
     from peak2motif.regions import read_regions
 
@@ -860,9 +871,12 @@ def match_motifs(
     with atomic_output(patterns_tsv) as tmp:
         summary.to_csv(tmp, sep="\t", index=False, na_rep="NA")
     write_meme(motifs_meme, kept)
-    logo_files = logos.draw_logos(kept, table, db, logos_dir)
-    page = logos.motifs_html(table, summary, logo_files, tasks=list(modisco_h5),
-                             database=db.source, params=params)
+    figures = logos.draw_logos(kept, table, db, logos_dir, matches,
+                               max_qvalue=float(params["max_qvalue"]))
+    if examples_png:
+        logos.draw_examples(kept, table, contributions, regions, examples_png)
+    page = logos.motifs_html(table, summary, figures, tasks=list(modisco_h5),
+                             database=db.source, params=params, examples=examples_png)
     with atomic_output(html) as tmp:
         Path(tmp).write_text(page)
     return table

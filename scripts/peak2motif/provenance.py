@@ -15,7 +15,6 @@ Written to ``results/NAME/provenance/``:
 
 from __future__ import annotations
 
-import html
 import importlib.metadata
 import logging
 import os
@@ -162,21 +161,13 @@ def _cpu_count() -> int:
 
 def render_html(config: dict, versions: pd.DataFrame, dataset: str) -> str:
     """One HTML page with the resolved config and the versions table (for the report)."""
+    from peak2motif.presentation import render, table
+
     main = versions[versions["category"] != "package"]
     packages = versions[versions["category"] == "package"]
-    return (
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
-        f"<title>Provenance of {html.escape(dataset)}</title>"
-        "<style>body{font-family:sans-serif;margin:1em}"
-        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}"
-        "pre{background:#f6f6f6;padding:.5em}</style></head><body>"
-        f"<h2>Software</h2>{main.to_html(index=False, border=0)}"
-        "<h2>Resolved config</h2>"
-        f"<pre>{html.escape(yaml.safe_dump(config, sort_keys=False))}</pre>"
-        f"<h2>Python packages ({len(packages)})</h2>"
-        f"{packages[['name', 'version']].to_html(index=False, border=0)}"
-        "</body></html>"
-    )
+    return render("provenance.html", title=f"Provenance of {dataset}", dataset=dataset,
+                  software=table(main), config=yaml.safe_dump(config, sort_keys=False),
+                  n_packages=len(packages), packages=table(packages[["name", "version"]]))
 
 
 def record_provenance(

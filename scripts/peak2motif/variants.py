@@ -930,28 +930,13 @@ def plot_top_variants(table: pd.DataFrame, logos: np.ndarray, rows: np.ndarray, 
 def variants_html(table: pd.DataFrame, summary: pd.DataFrame, png, top: int,
                   dataset: str) -> str:
     """The report page: what was done, the summary, the top variants and the logos."""
-    import base64
-
-    from peak2motif.presentation import page, paragraph
+    from peak2motif.presentation import data_uri, render
     from peak2motif.presentation import table as html_table
 
-    data = base64.b64encode(Path(png).read_bytes()).decode("ascii")
-    best = table.iloc[top_rows(table, 50)]
-    body = (f"<h2>Variant effects: {dataset}</h2>"
-            + paragraph("Each SNV is scored by the fold model whose test split holds its "
-                        "region. ref_pred/alt_pred: model outputs averaged over both "
-                        "strands; lfc: log2 fold change (see the summary); "
-                        "contribution_change: sum of |contributions| over the window, alt "
-                        "minus ref; position_contribution_change: the variant base's "
-                        "contribution, alt minus ref; motif_hit: reported patterns with a "
-                        "hit on the ref sequence over the variant; pvalue: against matched "
-                        "random substitutions in the same windows; qvalue: "
-                        "Benjamini-Hochberg over all SNVs and tasks.")
-            + "<h3>Summary</h3>" + html_table(summary)
-            + f"<h3>Top variants (of {len(table)} rows)</h3>" + html_table(best)
-            + f"<h3>Contributions around the top {top} variants</h3>"
-            + f'<img src="data:image/png;base64,{data}" style="max-width:900px">')
-    return page(f"{dataset}: variants", body)
+    return render("variants.html", title=f"{dataset}: variants", dataset=dataset,
+                  summary=html_table(summary), n_rows=len(table),
+                  best=html_table(table.iloc[top_rows(table, 50)], keys=True), top=top,
+                  figure=data_uri(png))
 
 
 def write_outputs(scores: VariantScores, table_tsv, summary_tsv, figure_png, html, *,
