@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import difflib
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -262,18 +262,22 @@ def _default_text(value: Any) -> str:
     return f"`{yaml.safe_dump(value).strip().removesuffix('...').strip()}`"
 
 
-def _key_rows(props: Mapping, prefix: str = "") -> list[tuple[str, str, str]]:
+def _key_rows(props: Mapping, prefix: str = "",
+              required: Sequence[str] = ()) -> list[tuple[str, str, str]]:
+    """Rows of a key table. A key without a default is "required" only when the schema lists
+    it in ``required``; the others are optional (a dataset's own sections, for example)."""
     rows = []
     for key, sub in props.items():
         name = prefix + key
         if sub.get("type") == "object" and "properties" in sub and sub["properties"]:
-            rows += _key_rows(sub["properties"], f"{name}.")
+            rows += _key_rows(sub["properties"], f"{name}.", sub.get("required", ()))
             continue
         desc = " ".join(str(sub.get("description", "")).split())
         if "enum" in sub:
             desc += " One of: " + ", ".join(f"`{v}`" for v in sub["enum"]) + "."
-        rows.append((name, _default_text(sub["default"]) if "default" in sub else "required",
-                     desc.replace("|", "\\|")))
+        default = (_default_text(sub["default"]) if "default" in sub
+                   else "required" if key in required else "optional")
+        rows.append((name, default, desc.replace("|", "\\|")))
     return rows
 
 
@@ -287,7 +291,8 @@ def key_table(section: str, schema: dict | None = None) -> str:
     else:
         node = schema["properties"][section]
     lines = ["| key | default | meaning |", "|---|---|---|"]
-    lines += [f"| `{k}` | {d} | {m} |" for k, d, m in _key_rows(node["properties"])]
+    lines += [f"| `{k}` | {d} | {m} |"
+              for k, d, m in _key_rows(node["properties"], required=node.get("required", ()))]
     return "\n".join(lines)
 
 
