@@ -92,6 +92,30 @@ def test_a_correct_run_passes(toy):
     assert value["verify_evaluation_regions"] >= 40 and value["verify_sample_sequences"] == 64
 
 
+def test_the_documented_command_on_a_results_folder(toy, tmp_path, capsys):
+    """python -m peak2motif.verify results/NAME: the same checks on an existing folder; a
+    broken file raises CheckFailed (the command then exits 1)."""
+    import yaml
+    from peak2motif.verify import main
+
+    root = tmp_path / "results" / "toy"
+    for name, to in (("contributions.h5", "contributions"), ("job_checks.tsv", "contributions"),
+                     ("test_predictions.tsv", "folds/0/evaluation")):
+        (root / to).mkdir(parents=True, exist_ok=True)
+        shutil.copy(toy["correct"] / name, root / to / name)
+    (root / "folds/0/model").mkdir(parents=True)
+    shutil.copy(toy["model"], root / "folds/0/model/model.keras")
+    (root / "provenance").mkdir()
+    (root / "provenance/config.yaml").write_text(yaml.safe_dump(
+        {"model": {}, "attribution": {"method": "deeplift", **FAST}}))
+    assert main([str(root)]) == 0
+    assert "verify_hypothetical_relative_diff" in capsys.readouterr().out
+    with h5py.File(root / "contributions/contributions.h5", "r+") as h5:
+        h5["task/peaks/rows"][...] = h5["task/peaks/rows"][:][::-1]
+    with pytest.raises(CheckFailed, match="verify_stored_summation_max_abs_error"):
+        main([str(root)])
+
+
 def test_noise_at_unobserved_bases_of_the_gathered_file(toy):
     folder = _copy(toy, "noise")
     with h5py.File(folder / "contributions.h5", "r+") as h5:

@@ -286,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
                     "files and the evaluation; print the checks, exit 1 when one fails.")
     parser.add_argument("results", type=Path, help="a dataset's results folder, results/NAME")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
     root = args.results
     config = root / "provenance" / "config.yaml"
     if not config.exists():
