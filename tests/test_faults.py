@@ -280,22 +280,23 @@ def test_rescale_fallback_wrong_on_a_max_pool_model(monkeypatch, tmp_path):
     assert "verify_hypothetical_relative_diff" in error
 
 
-@pytest.fixture(scope="module")
-def lstm(tmp_path_factory, toy):
+@pytest.fixture(scope="module", params=["cnn_lstm", "cnn_attention"])
+def ig_model(request, tmp_path_factory, toy):
+    """A toy recurrent or attention model (integrated gradients explains both)."""
     from explain_toys import built, small_cfg
 
-    cfg = small_cfg(architecture="cnn_lstm", conv_blocks=[
+    cfg = small_cfg(architecture=request.param, conv_blocks=[
         {"filters": 16, "kernel_size": 9, "pool_size": 4},
         {"filters": 16, "kernel_size": 3, "pool_size": 2}], dense_blocks=[{"units": 16}])
     model = built(cfg, LENGTH, epochs=6, n=600)
-    path = tmp_path_factory.mktemp("lstm") / "model.keras"
+    path = tmp_path_factory.mktemp(request.param) / "model.keras"
     model.save(path)
     return path, cfg
 
 
 @pytest.mark.parametrize("steps", [2, 4, 8])
-def test_integrated_gradients_with_too_few_steps(toy, lstm, tmp_path, steps):
-    path, cfg = lstm
+def test_integrated_gradients_with_too_few_steps(toy, ig_model, tmp_path, steps):
+    path, cfg = ig_model
     s = {"method": "integrated_gradients", "ig_steps": steps, "crosscheck_sample": 8,
          "ism_sample": 0}
     with pytest.raises(CheckFailed, match="ig_convergence_relative_diff"):
@@ -305,8 +306,8 @@ def test_integrated_gradients_with_too_few_steps(toy, lstm, tmp_path, steps):
     assert value["ig_convergence_relative_diff"] > limit
 
 
-def test_ig_at_the_default_steps_converges(toy, lstm, tmp_path):
-    path, cfg = lstm
+def test_ig_at_the_default_steps_converges(toy, ig_model, tmp_path):
+    path, cfg = ig_model
     s = {"method": "integrated_gradients", "crosscheck_sample": 8, "ism_sample": 0}
     table = att.crosscheck(path, toy["splits"], tmp_path / "x.tsv", s, cfg)
     status = table.set_index("check")["status"]
