@@ -128,6 +128,7 @@ def test_report_shows_every_stage(report):
     assert any(p.endswith("training_curves.png") for p in files["2. Training"])
     assert any(p.endswith("metrics.html") for p in files["3. Evaluation"])
     assert any(p.endswith(".png") for p in files["4. Contributions"])
+    assert "results/tiny/motifs/examples.png" in files["4. Contributions"]
     assert MOTIFS in files["5. Motifs"]
     assert any(p.endswith("checks.html") for p in files["6. Checks"])
     assert any(p.endswith("provenance.html") for p in files["7. Provenance"])

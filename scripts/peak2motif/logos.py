@@ -277,6 +277,9 @@ MAIN = ("task", "pattern", "sign", "n_seqlets", "match_id", "match_name", "qvalu
         "enrichment_qvalue", "positive_hit_fraction", "negative_hit_fraction")
 # Known only on simulated data: shown when the run has a truth table.
 TRUTH = ("seqlet_fraction_in_planted", "planted_motif")
+# Columns of patterns.tsv on the page (every column is in the file, a download in the report).
+DROPPED = ("task", "pattern", "sign", "n_seqlets", "length", "information", "enrichment",
+           "enrichment_qvalue", "kept", "reason")
 
 
 def _missing(value) -> bool:
@@ -363,5 +366,5 @@ def motifs_html(
     from peak2motif.presentation import data_uri
 
     return render("motifs.html", title="Motifs", p=params, database=database, tasks=views,
-                  summary=html_table(summary),
+                  summary=html_table(summary[[c for c in DROPPED if c in summary]]),
                   examples=data_uri(examples) if examples and len(table) else "")

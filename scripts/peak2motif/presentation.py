@@ -78,9 +78,12 @@ def table(df: pd.DataFrame, digits: int = 4, headers: dict[str, str] | None = No
     a page whose text names the columns)."""
     headers = headers or {}
     return {
-        "columns": [headers.get(str(c), str(c) if keys else readable(str(c)))
-                    for c in df.columns],
-        # numbers are short: their cells never wrap (``td.num`` in style.css)
+        # a key may break after its underscores (a zero-width space), so wide tables fit
+        "columns": [headers.get(str(c), str(c).replace("_", "_\u200b") if keys
+                                else readable(str(c))) for c in df.columns],
+        # numbers align right (``td.num`` in style.css); they still wrap when a table must
+        # shrink to fit the page (with ``nowrap`` the motif detail table and the variants
+        # table overflowed 1,120 and 1,400 px)
         "numeric": [pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(
             df[c]) for c in df.columns],
         "rows": [[number(v, digits) for v in row] for row in df.itertuples(index=False)],
