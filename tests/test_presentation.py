@@ -100,6 +100,11 @@ def test_gc_auroc_and_verdict():
     assert gc_auroc(shifted, positive) > 0.7
     assert gc_verdict(gc_auroc(shifted, positive), 0.4)["level"] == "bad"
     assert gc_verdict(float("nan"), float("nan"))["level"] == "none"
+    # ties (a window's GC is a multiple of 1/L) count half, as in sklearn's auROC
+    from sklearn.metrics import roc_auc_score
+
+    tied = np.round(shifted * 200) / 200
+    assert gc_auroc(tied, positive) == pytest.approx(roc_auc_score(positive, tied), abs=1e-12)
 
 
 def test_best_epoch_follows_the_monitor():

@@ -982,14 +982,12 @@ GC_AUROC_FAIR = 0.1
 def gc_auroc(gc: np.ndarray, positive: np.ndarray) -> float:
     """How well GC content alone ranks positives above negatives (Mann-Whitney auROC; 0.5:
     not at all). NaN without negatives."""
-    from scipy.stats import rankdata
-
-    pos, neg = gc[positive], gc[~positive]
+    pos, neg = gc[positive], np.sort(gc[~positive])
     if len(pos) == 0 or len(neg) == 0:
         return float("nan")
-    ranks = rankdata(np.concatenate([pos, neg]))
-    return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2)
-                 / (len(pos) * len(neg)))
+    below = np.searchsorted(neg, pos, side="left")
+    tied = np.searchsorted(neg, pos, side="right") - below
+    return float((below.sum() + 0.5 * tied.sum()) / (len(pos) * len(neg)))
 
 
 def gc_verdict(auroc: float, ks: float) -> dict:
