@@ -220,5 +220,5 @@ def test_gather_writes_one_file_one_table_and_a_figure(toy):
     # on the planted truth (the suite's real figures are in BENCHMARKS.md)
     assert value["jobs"] == 2 and value["interpretability_auroc"] > 0.7
     assert pd.read_csv(out / "checks.tsv", sep="\t").columns.tolist() == ["check", "value"]
-    assert "<span class='pass'>pass</span>" in (out / "checks.html").read_text()
+    assert '<span class="pass">pass</span>' in (out / "checks.html").read_text()
     assert (out / "top.png").read_bytes()[:4] == b"\x89PNG"

@@ -347,7 +347,7 @@ def test_meme_logos_and_html_describe_every_reported_motif(signal_run):
         png = signal_run / "logos" / f"{row['pattern']}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     html = (signal_run / "motifs.html").read_text()
-    assert html.count("data:image/png;base64,") == len(table)
+    assert html.count('<img class="logo"') == 2 * len(table)  # forward and reverse CWM
     assert "CTCF" in html and "No motif is reported" not in html
 
 

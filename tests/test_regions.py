@@ -177,7 +177,7 @@ def test_binary_with_gc_matched_negatives(tmp_path, genome):
     assert summary["split_unit"] == "chromosome" and summary["negatives_margin"] == "200"
     assert float(summary["gc_ks_statistic"]) < 0.4
     assert (tmp_path / "out" / "gc.png").stat().st_size > 1000
-    assert "dropped_blacklist" in (tmp_path / "out" / "summary.html").read_text()
+    assert "dropped blacklist" in (tmp_path / "out" / "summary.html").read_text()
 
 
 def test_multitask_label_matrix_by_overlap(tmp_path, genome):
