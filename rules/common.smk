@@ -315,6 +315,12 @@ def signal_conversion_inputs(wildcards):
     }
 
 
+def signal_reader_settings():
+    """The `signal:` settings that change a track (filters, shifts): not the reads-in-peaks
+    threshold, so changing it reruns only the check, never the conversion."""
+    return {k: v for k, v in config["signal"].items() if k != "min_peaks_with_reads"}
+
+
 def signal_assay(wildcards):
     return _signal_spec(wildcards)["assay"]
 

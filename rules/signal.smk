@@ -22,7 +22,7 @@ rule make_signal_track:
         runtime=signal_runtime,
     params:
         assay="chip",
-        settings=config["signal"],
+        settings=signal_reader_settings(),
     script:
         "../scripts/make_signal_track.py"
 
@@ -46,7 +46,7 @@ rule make_cut_site_track:
         runtime=signal_runtime,
     params:
         assay=signal_assay,
-        settings=config["signal"],
+        settings=signal_reader_settings(),
     script:
         "../scripts/make_signal_track.py"
 

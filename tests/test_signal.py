@@ -517,14 +517,23 @@ def test_workflow_makes_and_checks_tracks(tmp_path):
     assert not list((tmp_path / "results/pair/signal").glob("*.bw"))  # nothing converted
     strict = tmp_path / "strict.yaml"
     strict.write_text(cfg.read_text() + "signal:\n  min_peaks_with_reads: 0.9\n")
-    bad = run_snakemake(tmp_path, "--cores", "1", "--forcerun", "check_signal",
-                        "results/pair/signal/peaks.check.tsv", configfile=strict, check=False)
+    # the target before --forcerun, whose list would swallow it (and run rule all instead)
+    bad = run_snakemake(tmp_path, "--cores", "1", "results/pair/signal/peaks.check.tsv",
+                        "--forcerun", "check_signal", configfile=strict, check=False)
     out = " ".join((bad.stdout + bad.stderr).split())
     assert bad.returncode != 0 and "only 67% of 3 peaks" in out, out[-2000:]
     assert "plus.bw" in out and "same experiment and assembly" in out
     # the plan of a full run converts once and checks before anything else needs it
     plan = run_snakemake(tmp_path, "-n", configfile=cfg)
-    assert "make_signal_track" not in plan.stdout  # reused: already made
+    plan_text = plan.stdout + plan.stderr
+    assert "rule prepare_regions" in plan_text  # the plan is there, and it lists rules
+    assert "make_signal_track" not in plan_text  # reused: already made
+    # a stricter reads-in-peaks threshold reruns the check, never the conversion
+    stricter = run_snakemake(tmp_path, "-n", "results/chip/signal/peaks.check.tsv",
+                             configfile=strict)
+    stricter_text = stricter.stdout + stricter.stderr
+    assert "rule check_signal" in stricter_text
+    assert "make_signal_track" not in stricter_text
 
 
 @pytest.mark.parametrize("extra, expected", [
